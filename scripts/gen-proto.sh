@@ -59,6 +59,8 @@ cd "$work"
   --path envoy-api/envoy/extensions/transport_sockets/tls/v3/tls.proto \
   --path envoy-api/envoy/extensions/transport_sockets/tls/v3/secret.proto \
   --path envoy-api/envoy/service/secret/v3/sds.proto \
+  --path envoy-api/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto \
+  --path envoy-api/envoy/extensions/upstreams/http/v3/http_protocol_options.proto \
   --path envoy-api/envoy/admin/v3/config_dump.proto \
   --path envoy-api/envoy/admin/v3/config_dump_shared.proto
 cat > "$root/src/gen/README.md" <<MD
