@@ -1,0 +1,71 @@
+/**
+ * auth: security and admission of a local cluster's API server. Owns the cluster PKI (CA,
+ * serving certificate, service-account signing key, admin token), service-account tokens,
+ * authentication, RBAC authorization, the review/TokenRequest virtual resources and webhook
+ * admission. Imports only src/base and src/devcluster/api.
+ *
+ * Wiring (composition root):
+ *   const pki = await loadPki(dir) or createClusterPki({...}) + savePki(dir, pki)
+ *   const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client })
+ *   const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens })
+ *   const authorizer = new RbacAuthorizer({ source: liveRbacSource(client) })
+ *   const virtualResources = createVirtualResources({ client, tokens, authenticator, authorizer })
+ *   const admission = new WebhookAdmission({ log })
+ *   on first start: create each of bootstrapRbacObjects() (in order).
+ */
+export {
+  adminUser,
+  TokenAuthenticator,
+  type TokenAuthenticatorOptions,
+  type TokenReviewResult,
+} from "./authenticator.js";
+export { applyJsonPatch, type JsonPatchOperation, jsonEqual, parseJsonPointer } from "./json-patch.js";
+export { type JwtAlgorithm, type JwtKey, type JwtResult, jwtKeyFromPem, signJwt, verifyJwt } from "./jwt.js";
+export { asLabelSelector, type LabelSelector, matchesLabelSelector } from "./label-selector.js";
+export {
+  type ClusterPki,
+  type ClusterPkiOptions,
+  createClusterPki,
+  kubernetesServiceDnsNames,
+  loadPki,
+  PkiError,
+  savePki,
+} from "./pki.js";
+export {
+  type AppliedBinding,
+  bootstrapRbacObjects,
+  liveRbacSource,
+  type PolicyRule,
+  RbacAuthorizer,
+  type RbacAuthorizerOptions,
+  type RbacSource,
+  type RbacSubject,
+  ruleAllows,
+  rulesOf,
+  subjectMatches,
+  superuserGroup,
+} from "./rbac.js";
+export { createVirtualResources, type VirtualResourcesOptions } from "./reviews.js";
+export { badRequest, internalError, invalid } from "./status.js";
+export {
+  type BoundObject,
+  defaultIssuer,
+  type IssuedToken,
+  type IssueRequest,
+  legacyIssuer,
+  ServiceAccountTokens,
+  type ServiceAccountTokensOptions,
+  serviceAccountUser,
+  type TokenVerification,
+} from "./tokens.js";
+export {
+  admissionReview,
+  type DialTarget,
+  rulesMatch,
+  type Webhook,
+  WebhookAdmission,
+  type WebhookAdmissionOptions,
+  type WebhookRule,
+  webhookMatchesRequest,
+  webhooksOf,
+} from "./webhooks.js";
