@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Backoff, silentLogger, waitFor } from "../base/index.js";
+import { FakeApiServer } from "../../test/support/fake-apiserver.js";
+import { KubeClient } from "./client.js";
+import { Informer, type InformerEvent } from "./informer.js";
+import { type Service, ResourceTypes } from "./objects.js";
+
+const svc = (name: string, labels: Record<string, string> = {}) => ({
+  metadata: { name, namespace: "sample", labels },
+});
+
+async function setup(t: { after: (fn: () => unknown) => void }, opts: { initial?: ReturnType<typeof svc>[] } = {}) {
+  const server = new FakeApiServer();
+  await server.start();
+  for (const o of opts.initial ?? []) server.put("services", o);
+  const kc = new KubeConfig();
+  kc.loadFromString(server.kubeconfig());
+  const abort = new AbortController();
+  const events: string[] = [];
+  const waiters: { pred: (e: string) => boolean; resolve: () => void }[] = [];
+  const informer = new Informer<Service>({
+    client: new KubeClient(kc),
+    type: ResourceTypes.services,
+    log: silentLogger,
+    backoff: new Backoff(20, 50),
+  });
+  informer.subscribe((e: InformerEvent<Service>) => {
+    const s = `${e.type} ${e.object.metadata.name}`;
+    events.push(s);
+    for (const w of [...waiters])
+      if (w.pred(s)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+  });
+  const seen = (s: string) =>
+    new Promise<void>((resolve) => (events.includes(s) ? resolve() : waiters.push({ pred: (e) => e === s, resolve })));
+  const run = informer.run(abort.signal);
+  t.after(async () => {
+    abort.abort();
+    await run;
+    await server.stop().catch(() => {});
+  });
+  return { server, informer, events, seen, abort };
+}
+
+describe("Informer against an API server", () => {
+  it("lists, then delivers watch events; hasSynced after the first list", async (t) => {
+    const { server, informer, events, seen, abort } = await setup(t, { initial: [svc("a")] });
+    assert.equal(informer.hasSynced(), false);
+    await informer.waitForSync(abort.signal);
+    assert.deepEqual(events, ["added a"]);
+    server.put("services", svc("b"));
+    await seen("added b");
+    server.put("services", svc("b", { v: "2" }));
+    await seen("updated b");
+    server.remove("services", "sample", "a");
+    await seen("deleted a");
+    assert.deepEqual(
+      informer.list().map((s) => s.metadata.name),
+      ["b"],
+    );
+    assert.equal(informer.get("b", "sample")?.metadata.labels?.v, "2");
+    assert.deepEqual(informer.list("sample", { v: "2" }).length, 1);
+    assert.deepEqual(informer.list("other").length, 0);
+  });
+
+  it("relists on 410 Gone and emits only the differences", async (t) => {
+    const { server, informer, events, seen, abort } = await setup(t);
+    server.put("services", svc("keep"));
+    await seen("added keep");
+    await informer.waitForSync(abort.signal);
+    const listsBefore = server.lists.get("services") ?? 0;
+    // While nobody watches, history is lost: the informer's resourceVersion is too old.
+    server.remove("services", "sample", "keep");
+    server.put("services", svc("keep"));
+    server.put("services", svc("new"));
+    server.compact();
+    await seen("added new");
+    assert.ok((server.lists.get("services") ?? 0) > listsBefore, "listed again");
+    assert.equal(events.filter((e) => e === "added keep").length, 1);
+    assert.ok(events.includes("updated keep"));
+  });
+
+  it("keeps its cache and reports the error while the server is down, then catches up", async (t) => {
+    const { server, informer, seen, abort } = await setup(t);
+    server.put("services", svc("a"));
+    await seen("added a");
+    await informer.waitForSync(abort.signal);
+    const port = server.port;
+    await server.stop();
+    await waitFor("the informer to report the failure", () => informer.lastError() !== undefined, { intervalMs: 10 });
+    assert.match(informer.lastError() ?? "", /ECONNREFUSED/);
+    assert.deepEqual(
+      informer.list().map((s) => s.metadata.name),
+      ["a"],
+      "last known objects are kept",
+    );
+    server.put("services", svc("b"));
+    await server.restart(port);
+    await seen("added b");
+    assert.equal(informer.lastError(), undefined);
+  });
+
+  it("reports a rejected token", async (t) => {
+    const server = new FakeApiServer();
+    server.token = "right";
+    await server.start();
+    const kc = new KubeConfig();
+    kc.loadFromString(server.kubeconfig("fake", "wrong"));
+    const abort = new AbortController();
+    const informer = new Informer<Service>({
+      client: new KubeClient(kc),
+      type: ResourceTypes.services,
+      log: silentLogger,
+      backoff: new Backoff(20, 50),
+    });
+    const run = informer.run(abort.signal);
+    t.after(async () => {
+      abort.abort();
+      await run;
+      await server.stop();
+    });
+    await waitFor("the informer to report the failure", () => informer.lastError() !== undefined, { intervalMs: 10 });
+    assert.match(informer.lastError() ?? "", /HTTP 401 Unauthorized/);
+    assert.equal(informer.hasSynced(), false);
+  });
+});
