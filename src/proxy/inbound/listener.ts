@@ -1,0 +1,219 @@
+/**
+ * The inbound capture listener (15006): connections to the pod's ports arrive here,
+ * redirected by iptables. Mutual TLS from other sidecars is terminated and the peer's SPIFFE
+ * identity checked against the mesh root; plaintext is accepted too unless the port is STRICT
+ * (Istio's PERMISSIVE default). HTTP ports are parsed so the peer identity can be passed on
+ * (x-forwarded-client-cert) and counted; other ports are spliced to the app on 127.0.0.1.
+ */
+import http from "node:http";
+import net from "node:net";
+import { Duplex } from "node:stream";
+import tls from "node:tls";
+import { originalDestination } from "../capture/index.js";
+import type { InboundPort } from "../config/types.js";
+import { forwardHeaders, replyText } from "../outbound/http.js";
+import { splice } from "../outbound/tcp.js";
+import { parsePeerMetadata, peerMetadataHeader } from "../peer-metadata.js";
+import type { ProxyRuntime } from "../runtime.js";
+import { inboundSecureContext, meshAlpn, spiffeIdsOf } from "../tls/identity.js";
+
+interface InboundContext {
+  readonly port: InboundPort;
+  /** The verified SPIFFE ID of the peer; undefined for plaintext. */
+  readonly peer: string | undefined;
+}
+
+export interface InboundServerOptions {
+  readonly runtime: ProxyRuntime;
+  readonly host?: string;
+  readonly port: number;
+  /** For tests without iptables: the pod port to assume for every connection. */
+  readonly fixedPort?: number;
+}
+
+function defaultInbound(port: number): InboundPort {
+  return { port, kind: "tcp", targetHost: "127.0.0.1", targetPort: port, mtlsMode: "PERMISSIVE" };
+}
+
+/** A duplex over `socket` that first yields what was unshifted back into it. */
+function replayable(socket: net.Socket): Duplex {
+  const wrapped = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end();
+      cb();
+    },
+    destroy(err, cb) {
+      socket.destroy();
+      cb(err);
+    },
+  });
+  socket.on("data", (d: Buffer) => {
+    if (!wrapped.push(d)) socket.pause();
+  });
+  socket.on("end", () => wrapped.push(null));
+  socket.on("close", () => wrapped.destroy());
+  return wrapped;
+}
+
+export class InboundServer {
+  readonly #opts: InboundServerOptions;
+  readonly #server: net.Server;
+  readonly #http: http.Server;
+  readonly #contexts = new WeakMap<net.Socket, InboundContext>();
+  readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+  #secureContext: tls.SecureContext | undefined;
+
+  constructor(opts: InboundServerOptions) {
+    this.#opts = opts;
+    this.#http = http.createServer({ keepAlive: true }, (req, res) => {
+      const ctx = this.#contexts.get(req.socket);
+      if (ctx === undefined) {
+        res.destroy();
+        return;
+      }
+      this.#forward(ctx, req, res);
+    });
+    this.#http.on("clientError", (_err, socket) => socket.destroy());
+    this.#server = net.createServer((socket) => this.#accept(socket));
+  }
+
+  /** Installs (or rotates) the certificate presented to peers. */
+  setCertificate(cert: Parameters<typeof inboundSecureContext>[0]): void {
+    this.#secureContext = inboundSecureContext(cert);
+  }
+
+  async start(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#opts.port, this.#opts.host ?? "0.0.0.0", () => resolve());
+    });
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  #accept(socket: net.Socket): void {
+    socket.on("error", () => socket.destroy());
+    const dstPort = this.#opts.fixedPort ?? originalDestination(socket)?.port ?? socket.localPort ?? 0;
+    const port = this.#opts.runtime.config.inbound.get(dstPort) ?? defaultInbound(dstPort);
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] === 0x16) this.#acceptTls(socket, port);
+      else if (port.mtlsMode === "STRICT") socket.destroy();
+      else this.#serve(socket, { port, peer: undefined });
+    });
+  }
+
+  #acceptTls(socket: net.Socket, port: InboundPort): void {
+    const secureContext = this.#secureContext;
+    if (secureContext === undefined) {
+      socket.destroy();
+      return;
+    }
+    // The first bytes were already read (to tell TLS from plaintext), so TLS must read through a
+    // stream that replays them: a socket handed over directly would be read from its handle.
+    const tlsSocket = new tls.TLSSocket(replayable(socket), {
+      isServer: true,
+      secureContext,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: meshAlpn,
+    });
+    tlsSocket.on("error", () => tlsSocket.destroy());
+    tlsSocket.once("secure", () => {
+      const peer = spiffeIdsOf(tlsSocket.getPeerCertificate())[0];
+      if (peer === undefined) {
+        this.#opts.runtime.metrics.inc("isthmus_inbound_rejected_total", { reason: "no_spiffe_id" });
+        tlsSocket.destroy();
+        return;
+      }
+      this.#serve(tlsSocket, { port, peer });
+    });
+  }
+
+  #serve(socket: net.Socket, ctx: InboundContext): void {
+    if (ctx.port.kind === "http") {
+      this.#contexts.set(socket, ctx);
+      this.#http.emit("connection", socket);
+      socket.resume();
+      return;
+    }
+    const app = net.connect({ host: ctx.port.targetHost, port: ctx.port.targetPort });
+    app.once("connect", () => {
+      splice(socket, app);
+      socket.resume();
+    });
+    app.once("error", () => socket.destroy());
+  }
+
+  #forward(ctx: InboundContext, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const started = performance.now();
+    const rt = this.#opts.runtime;
+    const headers = forwardHeaders(req.headers);
+    const meta = ctx.peer ? parsePeerMetadata(req.headers[peerMetadataHeader]) : {};
+    delete headers[peerMetadataHeader];
+    delete headers["x-forwarded-client-cert"];
+    const self = `spiffe://${rt.workload.trustDomain}/ns/${rt.workload.namespace}/sa/${rt.workload.serviceAccount}`;
+    if (ctx.peer) headers["x-forwarded-client-cert"] = `By=${self};URI=${ctx.peer}`;
+    const record = (status: number) =>
+      rt.metrics.recordRequest(
+        {
+          reporter: "destination",
+          source_principal: ctx.peer ?? "unknown",
+          source_workload: meta.workload ?? "unknown",
+          source_workload_namespace: meta.namespace ?? "unknown",
+          source_cluster: meta.cluster ?? "unknown",
+          destination_workload: rt.workload.workloadName,
+          destination_workload_namespace: rt.workload.namespace,
+          destination_cluster: rt.workload.clusterId,
+          destination_principal: ctx.peer ? self : "unknown",
+          response_code: String(status),
+          connection_security_policy: ctx.peer ? "mutual_tls" : "none",
+        },
+        performance.now() - started,
+      );
+    const upstream = http.request(
+      {
+        agent: this.#agent,
+        host: ctx.port.targetHost,
+        port: ctx.port.targetPort,
+        method: req.method,
+        path: req.url,
+        headers,
+      },
+      (appRes) => {
+        const status = appRes.statusCode ?? 502;
+        res.writeHead(status, appRes.statusMessage, forwardHeaders(appRes.headers) as http.OutgoingHttpHeaders);
+        appRes.pipe(res);
+        res.once("finish", () => record(status));
+      },
+    );
+    upstream.on("error", (err) => {
+      replyText(
+        res,
+        503,
+        `upstream connect error or disconnect/reset before headers. reset reason: ${err.message}`,
+        "UF",
+      );
+      record(503);
+    });
+    req.pipe(upstream);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#http.closeIdleConnections();
+    this.#agent.destroy();
+  }
+
+  destroy(): void {
+    this.#server.close();
+    this.#http.closeAllConnections();
+    this.#agent.destroy();
+  }
+}

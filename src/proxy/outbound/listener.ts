@@ -1,0 +1,105 @@
+/**
+ * The outbound capture listener (15001): every TCP connection the app makes arrives here,
+ * redirected by iptables. Its original destination selects a listener from LDS (the VIP's,
+ * else the port's wildcard); HTTP listeners parse requests and route them, TCP listeners splice,
+ * and destinations the mesh does not know pass through to where the app meant to go.
+ */
+import http from "node:http";
+import net from "node:net";
+import { originalDestination } from "../capture/index.js";
+import { findOutboundListener } from "../config/types.js";
+import type { ProxyRuntime } from "../runtime.js";
+import { handleOutboundHttp } from "./http.js";
+import { proxyTcp, splice } from "./tcp.js";
+
+export interface OutboundServerOptions {
+  readonly runtime: ProxyRuntime;
+  readonly host?: string;
+  readonly port: number;
+  /** For tests without iptables: the destination to assume for every connection. */
+  readonly fixedDestination?: { address: string; port: number };
+}
+
+export class OutboundServer {
+  readonly #opts: OutboundServerOptions;
+  readonly #server: net.Server;
+  readonly #http: http.Server;
+  readonly #routeOf = new WeakMap<net.Socket, string>();
+
+  constructor(opts: OutboundServerOptions) {
+    this.#opts = opts;
+    this.#http = http.createServer({ keepAlive: true }, (req, res) => {
+      const route = this.#routeOf.get(req.socket);
+      if (route === undefined) {
+        res.destroy();
+        return;
+      }
+      handleOutboundHttp(opts.runtime, route, req, res).catch(() => res.destroy());
+    });
+    this.#http.on("clientError", (_err, socket) => socket.destroy());
+    this.#server = net.createServer((socket) => this.#accept(socket));
+  }
+
+  async start(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#opts.port, this.#opts.host ?? "0.0.0.0", () => resolve());
+    });
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  #accept(socket: net.Socket): void {
+    socket.on("error", () => socket.destroy());
+    const rt = this.#opts.runtime;
+    const dst = this.#opts.fixedDestination ??
+      originalDestination(socket) ?? { address: socket.localAddress ?? "", port: socket.localPort ?? 0 };
+    if (dst.port === (this.#server.address() as net.AddressInfo).port && this.#opts.fixedDestination === undefined) {
+      // Connected to the capture port itself, not redirected: nothing to proxy to (and a loop otherwise).
+      socket.destroy();
+      return;
+    }
+    const listener = findOutboundListener(rt.config, dst.address, dst.port);
+    if (listener === undefined) {
+      this.#passthrough(socket, dst);
+      return;
+    }
+    if (listener.action.kind === "tcp") {
+      const cluster = rt.config.clusters.get(listener.action.cluster);
+      if (cluster === undefined) {
+        socket.destroy();
+        return;
+      }
+      if (cluster.type === "ORIGINAL_DST") {
+        this.#passthrough(socket, dst);
+        return;
+      }
+      void proxyTcp(rt, cluster, socket);
+      return;
+    }
+    this.#routeOf.set(socket, listener.action.routeConfigName);
+    this.#http.emit("connection", socket);
+  }
+
+  /** Istio's ALLOW_ANY: unknown destinations are reached directly (the sidecar's own traffic is not captured). */
+  #passthrough(socket: net.Socket, dst: { address: string; port: number }): void {
+    socket.pause();
+    const upstream = net.connect({ host: dst.address, port: dst.port });
+    upstream.once("connect", () => {
+      splice(socket, upstream);
+      socket.resume();
+    });
+    upstream.once("error", () => socket.destroy());
+  }
+
+  /** Stops accepting; open connections finish. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#http.closeIdleConnections();
+  }
+
+  /** Stops now, dropping open connections. */
+  destroy(): void {
+    this.#server.close();
+    this.#http.closeAllConnections();
+  }
+}
