@@ -195,7 +195,7 @@ test("a mutating webhook's JSONPatch is applied, and it gets a full AdmissionRev
   const out = await admission.mutate(podCreate("sample", { app: "sleep" }), client);
   assert.equal(out?.metadata.annotations?.["sidecar.istio.io/status"], "injected");
   assert.deepEqual(
-    (out?.spec as { containers: { name: string }[] }).containers.map((c) => c.name),
+    ((out?.spec ?? {}) as { containers: { name: string }[] }).containers.map((c) => c.name),
     ["sleep", "istio-proxy"],
   );
   const [call] = received.slice(since);
