@@ -1,0 +1,120 @@
+/**
+ * An in-process local cluster without HTTP: API engine (memory), auth (tokens and TokenRequest),
+ * controllers, service networking (proxy + DNS) and this node, on a real network. For tests
+ * and benchmarks of the node; the daemon wires the same parts in src/cmd/devcluster.ts.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type Logger, silentLogger } from "../../base/index.js";
+import type { VirtualResource } from "../api/plugins.js";
+import type { ApiClient } from "../api/types.js";
+import { LocalApi } from "../apiserver/index.js";
+import {
+  createClusterPki,
+  createVirtualResources,
+  liveRbacSource,
+  RbacAuthorizer,
+  ServiceAccountTokens,
+  TokenAuthenticator,
+} from "../auth/index.js";
+import { startControllers } from "../controllers/index.js";
+import {
+  allocateCluster,
+  type ClusterNetwork,
+  ensureNetwork,
+  startServiceNetworking,
+  stopCluster,
+  sweep,
+  teardownCluster,
+} from "../network/index.js";
+import { type LocalNode, startNode } from "./node.js";
+
+export interface HarnessCluster {
+  readonly name: string;
+  readonly home: string;
+  readonly client: ApiClient;
+  readonly api: LocalApi;
+  readonly network: ClusterNetwork;
+  readonly node: LocalNode;
+  /** Stops everything and releases the cluster's allocations (and the network with its last cluster). */
+  close(): Promise<void>;
+}
+
+/** The checkout this file belongs to (its bin/isthmus runs the programs). */
+export const repoRoot = resolve(import.meta.dirname, "..", "..", "..");
+
+/**
+ * Starts one in-process cluster named `name` of `home` on `network`. Use a unique `home` per
+ * test run: kernel object names and allocations derive from it.
+ */
+export async function startHarnessCluster(opts: {
+  home: string;
+  name: string;
+  network?: string;
+  log?: Logger;
+  backoff?: { initialMs: number; maxMs: number };
+}): Promise<HarnessCluster> {
+  const log = opts.log ?? silentLogger;
+  const ac = new AbortController();
+  const stateDir = mkdtempSync(join(tmpdir(), `isth-${opts.name}-`));
+  const { network } = await allocateCluster({
+    home: opts.home,
+    clusterName: opts.name,
+    network: opts.network,
+    ownerPid: process.pid,
+  });
+  const cleanups: (() => Promise<void>)[] = [];
+  const close = async () => {
+    ac.abort();
+    for (const fn of cleanups.reverse()) await fn().catch(() => {});
+    await stopCluster(network).catch(() => {});
+    await teardownCluster({ home: opts.home, clusterName: opts.name });
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+  try {
+    await sweep(network);
+    await ensureNetwork(network);
+    const pki = await createClusterPki({
+      clusterName: opts.name,
+      apiServerIps: [network.gateway, network.kubernetesServiceIp],
+      apiServerDnsNames: [],
+    });
+    const virtualResources = new Map<string, VirtualResource>();
+    const api = new LocalApi({ serviceCidr: network.serviceCidr, clusterName: opts.name, virtualResources, log });
+    await api.start();
+    cleanups.push(() => api.close());
+    const client = api.client();
+    const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client });
+    const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens });
+    const authorizer = new RbacAuthorizer({ source: liveRbacSource(client) });
+    for (const [k, v] of createVirtualResources({ client, tokens, authenticator, authorizer }))
+      virtualResources.set(k, v);
+    const controllers = await startControllers({
+      client,
+      clusterName: opts.name,
+      rootCaPem: pki.caCertPem,
+      tokens,
+      log,
+      signal: ac.signal,
+    });
+    cleanups.push(() => controllers.done);
+    const services = await startServiceNetworking({ client, net: network, log });
+    cleanups.push(() => services.close());
+    const node = await startNode({
+      client,
+      clusterName: opts.name,
+      nodeName: `${opts.name}-control-plane`,
+      network,
+      repoRoot,
+      stateDir,
+      log,
+      backoff: opts.backoff,
+    });
+    cleanups.push(() => node.stop());
+    return { name: opts.name, home: opts.home, client, api, network, node, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
