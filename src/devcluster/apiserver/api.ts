@@ -36,7 +36,7 @@ import {
   unsupportedMediaType,
 } from "./errors.js";
 import { ClusterIpAllocator } from "./ipalloc.js";
-import { copy, generateName, isRecord, jsonEqual, newUid, specJson, timestamp } from "./meta.js";
+import { canonicalOrder, copy, generateName, isRecord, jsonEqual, newUid, specJson, timestamp } from "./meta.js";
 import { type Json, jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import { type CrdSpec, type ResourceInfo, type ResourceRegistry, apiVersionOf } from "./registry.js";
 import { checkFields } from "./schema.js";
@@ -297,6 +297,7 @@ export class Engine {
     if (adm) await adm.validate(attrs(current), this.client(internalUser));
 
     const claimed = this.#allocate(info, current);
+    current = canonicalOrder(current);
     try {
       if (opts.dryRun) return copy(current);
       let entry: Entry | undefined;
@@ -578,6 +579,7 @@ export class Engine {
       next.metadata.resourceVersion = old.metadata.resourceVersion;
       if (jsonEqual(next, old)) return this.#out(info, oldEntry);
       if (opts.dryRun) return next;
+      next = canonicalOrder(next);
       const finished = next.metadata.deletionTimestamp !== undefined && isUnfinalized(info, next) === false;
       try {
         const { entry, durable } = this.store.commit(

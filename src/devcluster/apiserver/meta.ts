@@ -33,6 +33,36 @@ export function specJson(obj: KubeObject): string {
   return JSON.stringify(rest);
 }
 
+const metaOrder = [
+  "name",
+  "generateName",
+  "namespace",
+  "selfLink",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "labels",
+  "annotations",
+  "ownerReferences",
+  "finalizers",
+  "managedFields",
+];
+
+/** Puts kind, apiVersion, metadata first and status last, metadata fields in Kubernetes' order, as kube-apiserver prints them. */
+export function canonicalOrder(o: KubeObject): KubeObject {
+  const m = o.metadata as Record<string, unknown>;
+  const meta: Record<string, unknown> = {};
+  for (const k of metaOrder) if (m[k] !== undefined) meta[k] = m[k];
+  for (const [k, v] of Object.entries(m)) if (!(k in meta) && v !== undefined) meta[k] = v;
+  const out: Record<string, unknown> = { kind: o.kind, apiVersion: o.apiVersion, metadata: meta };
+  for (const [k, v] of Object.entries(o)) if (!(k in out) && k !== "status") out[k] = v;
+  if (o.status !== undefined) out.status = o.status;
+  return out as KubeObject;
+}
+
 /** Deep equality of JSON values, key order ignored. */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
