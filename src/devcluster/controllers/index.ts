@@ -13,6 +13,7 @@
  *   // `tokens`: the auth part's ServiceAccountTokens; `discovery`: () => registry.all() (optional).
  *   await running.done; // after signal aborts
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "../../base/index.js";
 import { errorMessage } from "../../base/index.js";
 import type { ApiClient } from "../api/types.js";
@@ -86,6 +87,12 @@ export interface RunningControllers {
  */
 export async function startControllers(opts: ControllersOptions): Promise<RunningControllers> {
   const log = opts.log.child(`controllers/${opts.clusterName}`);
+  // Every informer, watch and queue listens for the stop; one internal signal keeps the caller's free of them.
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  if (opts.signal.aborted) stop.abort(opts.signal.reason);
+  else opts.signal.addEventListener("abort", () => stop.abort(opts.signal.reason), { once: true });
+  const signal = stop.signal;
   const informers = new SharedInformers(opts.client, log);
   const recorders = new Map<string, ReturnType<typeof createEventRecorder>>();
   const ctx: ControllerContext = {
@@ -109,11 +116,11 @@ export async function startControllers(opts: ControllersOptions): Promise<Runnin
   const endpointSlices = new EndpointSliceController(ctx);
   const gc = new GarbageCollector(ctx, discovery);
   await gc.start();
-  informers.start(opts.signal);
-  await informers.waitForSync(opts.signal);
+  informers.start(signal);
+  await informers.waitForSync(signal);
   log.info("informers synced; controllers running");
   const runs = [namespaces, serviceAccounts, replicaSets, deployments, endpointSlices, gc].map((c) =>
-    c.run(opts.signal).catch((err: unknown) => log.error("controller stopped", { error: errorMessage(err) })),
+    c.run(signal).catch((err: unknown) => log.error("controller stopped", { error: errorMessage(err) })),
   );
   return { informers, done: Promise.all(runs).then(() => undefined) };
 }

@@ -3,6 +3,7 @@
  * (so pods are listed and watched once however many controllers look at them), and the
  * small context object controllers are built from.
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "../../base/index.js";
 import type { ApiClient, KubeObject, ResourceRef } from "../api/types.js";
 import type { EventRecorder } from "./events.js";
@@ -64,6 +65,7 @@ export class SharedInformers {
     const stop = new AbortController();
     this.#stops.set(key, stop);
     const both = AbortSignal.any([signal, stop.signal]);
+    setMaxListeners(0, both);
     void inf.run(both);
   }
 
