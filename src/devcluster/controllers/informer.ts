@@ -115,6 +115,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       try {
         await this.#listAndReplace(signal);
         backoff.reset();
+        if (signal.aborted) break;
         await this.#watch(signal);
       } catch (err) {
         if (signal.aborted) break;
