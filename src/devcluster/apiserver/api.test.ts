@@ -744,3 +744,112 @@ describe("pods", () => {
     assert.equal((await rejection(c.get(Resources.pods, "sample", "p"))).code, 404);
   });
 });
+
+describe("more semantics", () => {
+  it("NodePort and LoadBalancer Services get node ports, kept on update, freed on delete", async (t) => {
+    const { c } = await withNamespace(t);
+    const lb = await c.create(
+      Resources.services,
+      service("lb", "sample", {
+        type: "LoadBalancer",
+        ports: [
+          { name: "a", port: 80 },
+          { name: "b", port: 81, nodePort: 31000 },
+        ],
+      }),
+    );
+    const ports = (lb.spec as { ports: { nodePort: number }[] }).ports;
+    assert.ok((ports[0]?.nodePort ?? 0) >= 30000 && (ports[0]?.nodePort ?? 0) <= 32767);
+    assert.equal(ports[1]?.nodePort, 31000);
+    assert.equal((lb.spec as { externalTrafficPolicy: string }).externalTrafficPolicy, "Cluster");
+    const taken = await rejection(
+      c.create(
+        Resources.services,
+        service("np", "sample", { type: "NodePort", ports: [{ port: 80, nodePort: 31000 }] }),
+      ),
+    );
+    assert.deepEqual(
+      taken.details?.causes?.map((x) => x.field),
+      ["spec.ports[0].nodePort"],
+    );
+    const replaced = await c.update(Resources.services, {
+      ...lb,
+      spec: {
+        ...(lb.spec as object),
+        ports: [
+          { name: "a", port: 80 },
+          { name: "b", port: 81 },
+        ],
+      },
+    });
+    assert.deepEqual(
+      (replaced.spec as { ports: { nodePort: number }[] }).ports.map((p) => p.nodePort),
+      ports.map((p) => p.nodePort),
+    );
+    await c.delete(Resources.services, "sample", "lb");
+    await c.create(
+      Resources.services,
+      service("np", "sample", { type: "NodePort", ports: [{ port: 80, nodePort: 31000 }] }),
+    );
+  });
+
+  it("Foreground and Orphan deletion leave the object to the garbage collector through a finalizer", async (t) => {
+    const { c } = await withNamespace(t);
+    await c.create(Resources.configmaps, cm("fg"));
+    const fg = await c.delete(Resources.configmaps, "sample", "fg", { propagationPolicy: "Foreground" });
+    assert.deepEqual(fg.metadata.finalizers, ["foregroundDeletion"]);
+    assert.ok(fg.metadata.deletionTimestamp);
+    await c.create(Resources.configmaps, cm("or"));
+    const or = await c.delete(Resources.configmaps, "sample", "or", { propagationPolicy: "Orphan" });
+    assert.deepEqual(or.metadata.finalizers, ["orphan"]);
+    await c.patch(Resources.configmaps, "sample", "or", "application/merge-patch+json", {
+      metadata: { finalizers: [] },
+    });
+    assert.equal((await rejection(c.get(Resources.configmaps, "sample", "or"))).code, 404);
+  });
+
+  it("status writes to a pod in graceful deletion do not delete it; node status survives main-resource updates", async (t) => {
+    const { c } = await withNamespace(t);
+    await c.create(Resources.pods, {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p", namespace: "sample" },
+      spec: { nodeName: "n1", containers: [{ name: "c", image: "i:1" }] },
+    });
+    await c.delete(Resources.pods, "sample", "p");
+    await c.patch(
+      Resources.pods,
+      "sample",
+      "p",
+      "application/merge-patch+json",
+      { status: { phase: "Running" } },
+      { subresource: "status" },
+    );
+    assert.ok((await c.get(Resources.pods, "sample", "p")).metadata.deletionTimestamp);
+    const node = await c.create(Resources.nodes, {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: "n1" },
+      status: { addresses: [{ type: "InternalIP", address: "10.200.0.2" }] },
+    });
+    assert.ok(node.status);
+    const upd = await c.update(Resources.nodes, {
+      ...node,
+      metadata: { ...node.metadata, labels: { a: "b" } },
+      status: {},
+    });
+    assert.deepEqual(upd.status, node.status);
+  });
+
+  it("listJson gives the stored JSON texts", async (t) => {
+    const { c } = await withNamespace(t);
+    await c.create(Resources.configmaps, cm("x"));
+    const raw = await c.listJson(Resources.configmaps, { namespace: "sample" });
+    const parsed = await c.list(Resources.configmaps, { namespace: "sample" });
+    assert.deepEqual(
+      raw.items.map((s) => JSON.parse(s) as unknown),
+      parsed.items,
+    );
+    assert.equal(raw.resourceVersion, parsed.resourceVersion);
+  });
+});

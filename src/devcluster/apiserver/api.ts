@@ -35,7 +35,7 @@ import {
   resourceNotServed,
   unsupportedMediaType,
 } from "./errors.js";
-import { ClusterIpAllocator } from "./ipalloc.js";
+import { ClusterIpAllocator, NodePortAllocator } from "./ipalloc.js";
 import { canonicalOrder, copy, generateName, isRecord, jsonEqual, newUid, specJson, timestamp } from "./meta.js";
 import { type Json, jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import { type CrdSpec, type ResourceInfo, type ResourceRegistry, apiVersionOf } from "./registry.js";
@@ -98,6 +98,7 @@ export class Engine {
   readonly store: Store;
   readonly registry: ResourceRegistry;
   readonly ips: ClusterIpAllocator;
+  readonly nodePorts = new NodePortAllocator();
   readonly #opts: EngineOptions;
 
   constructor(opts: EngineOptions) {
@@ -114,6 +115,7 @@ export class Engine {
     }
     for (const [, e] of this.store.scan("/services")) {
       for (const ip of serviceIps(e.obj)) this.ips.claim(ip);
+      for (const p of serviceNodePorts(e.obj)) this.nodePorts.claim(p);
     }
   }
 
@@ -150,6 +152,30 @@ export class Engine {
 
   async list(ref: ResourceRef, opts: ListOptions = {}): Promise<ObjectList> {
     const info = this.#info(ref, "list");
+    const r = this.#listEntries(info, opts);
+    const out: ObjectList = { items: r.entries.map((e) => this.#out(info, e)), resourceVersion: r.resourceVersion };
+    if (r.continue !== undefined) out.continue = r.continue;
+    return out;
+  }
+
+  /** Like list, but each item as its stored JSON text (no parse/serialize round trip), for the HTTP layer. */
+  async listJson(
+    ref: ResourceRef,
+    opts: ListOptions = {},
+  ): Promise<{ items: string[]; resourceVersion: string; continue?: string }> {
+    const info = this.#info(ref, "list");
+    const r = this.#listEntries(info, opts);
+    const items =
+      info.crd !== undefined ? r.entries.map((e) => JSON.stringify(this.#out(info, e))) : r.entries.map((e) => e.json);
+    return r.continue !== undefined
+      ? { items, resourceVersion: r.resourceVersion, continue: r.continue }
+      : { items, resourceVersion: r.resourceVersion };
+  }
+
+  #listEntries(
+    info: ResourceInfo,
+    opts: ListOptions,
+  ): { entries: Entry[]; resourceVersion: string; continue?: string } {
     const match = this.#matcher(info, opts);
     const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : undefined;
     let rv = this.store.resourceVersion;
@@ -170,25 +196,18 @@ export class Engine {
         throw badRequest(`invalid resourceVersion ${JSON.stringify(opts.resourceVersion)}: expected a number`);
       }
     }
-    const items: KubeObject[] = [];
-    let cont: string | undefined;
+    const entries: Entry[] = [];
     let lastKey = "";
-    for (const [k, e] of this.store.scan(
-      collOf(info),
-      info.namespaced ? opts.namespace || undefined : undefined,
-      after,
-    )) {
+    const namespace = info.namespaced ? opts.namespace || undefined : undefined;
+    for (const [k, e] of this.store.scan(collOf(info), namespace, after)) {
       if (!match(e.obj)) continue;
-      if (limit !== undefined && items.length >= limit) {
-        cont = encodeContinue({ rv, start: lastKey });
-        break;
+      if (limit !== undefined && entries.length >= limit) {
+        return { entries, resourceVersion: String(rv), continue: encodeContinue({ rv, start: lastKey }) };
       }
-      items.push(this.#out(info, e));
+      entries.push(e);
       lastKey = k;
     }
-    const out: ObjectList = { items, resourceVersion: String(rv) };
-    if (cont !== undefined) out.continue = cont;
-    return out;
+    return { entries, resourceVersion: String(rv) };
   }
 
   #matcher(info: ResourceInfo, opts: ListOptions): (o: KubeObject) => boolean {
@@ -297,6 +316,13 @@ export class Engine {
     if (adm) await adm.validate(attrs(current), this.client(internalUser));
 
     const claimed = this.#allocate(info, current);
+    let portUndo: (() => void)[] = [];
+    try {
+      if (info.group === "" && info.resource === "services") portUndo = this.#allocateNodePorts(current, undefined);
+    } catch (err) {
+      for (const ip of claimed) this.ips.release(ip);
+      throw err;
+    }
     current = canonicalOrder(current);
     try {
       if (opts.dryRun) return copy(current);
@@ -321,11 +347,13 @@ export class Engine {
         }
       }
       claimed.length = 0;
+      portUndo = [];
       await durable;
       this.#afterWrite(info, entry.obj, undefined);
       return this.#out(info, entry);
     } finally {
       for (const ip of claimed) this.ips.release(ip);
+      for (const u of portUndo) u();
     }
   }
 
@@ -404,6 +432,47 @@ export class Engine {
 
   #defaultsCtx(): DefaultsContext {
     return { ips: this.ips };
+  }
+
+  /**
+   * Claims the node ports a NodePort/LoadBalancer Service needs and does not have yet (explicit
+   * ones are checked). Returns release functions, so a failed write gives them back.
+   */
+  #allocateNodePorts(obj: KubeObject, old: KubeObject | undefined): (() => void)[] {
+    const spec = (obj.spec ?? {}) as {
+      type?: string;
+      ports?: { port?: number; protocol?: string; nodePort?: number }[];
+    };
+    if (spec.type !== "NodePort" && spec.type !== "LoadBalancer") return [];
+    const held = new Set(old ? serviceNodePorts(old) : []);
+    const undo: (() => void)[] = [];
+    const fail = (i: number, value: unknown, reason: string): never => {
+      for (const u of undo) u();
+      throw invalid("", "Service", obj.metadata.name ?? "", [
+        {
+          reason: "FieldValueInvalid",
+          message: `Invalid value: ${JSON.stringify(value)}: ${reason}`,
+          field: `spec.ports[${i}].nodePort`,
+        },
+      ]);
+    };
+    for (const [i, p] of (spec.ports ?? []).entries()) {
+      if (p.nodePort !== undefined && p.nodePort !== 0) {
+        if (held.has(p.nodePort)) continue;
+        const got = this.nodePorts.claim(p.nodePort);
+        if (!got.ok) fail(i, p.nodePort, got.reason);
+        const n = p.nodePort;
+        undo.push(() => this.nodePorts.release(n));
+        continue;
+      }
+      const n = this.nodePorts.allocate();
+      if (n === undefined) fail(i, 0, "range is full: every node port is allocated");
+      else {
+        p.nodePort = n;
+        undo.push(() => this.nodePorts.release(n));
+      }
+    }
+    return undo;
   }
 
   /** Claims ClusterIPs for a new Service; returns them so a failed create gives them back. */
@@ -500,7 +569,7 @@ export class Engine {
     if (old.metadata.generation !== undefined) m.generation = old.metadata.generation;
     else delete m.generation;
     if (info.namespaced) m.namespace = old.metadata.namespace;
-    if (info.subresources.includes("status") && info.resource !== "nodes") {
+    if (info.subresources.includes("status")) {
       if (old.status === undefined) delete incoming.status;
       else incoming.status = copy(old.status);
     }
@@ -580,7 +649,14 @@ export class Engine {
       if (jsonEqual(next, old)) return this.#out(info, oldEntry);
       if (opts.dryRun) return next;
       next = canonicalOrder(next);
-      const finished = next.metadata.deletionTimestamp !== undefined && isUnfinalized(info, next) === false;
+      const isService = info.group === "" && info.resource === "services" && sub === "";
+      let portUndo = isService ? this.#allocateNodePorts(next, old) : [];
+      // The last finalizer of an object being deleted is gone: the update completes the deletion.
+      // (A pod in graceful deletion has a grace period > 0 and stays until the node deletes it.)
+      const finished =
+        next.metadata.deletionTimestamp !== undefined &&
+        (next.metadata.deletionGracePeriodSeconds ?? 0) === 0 &&
+        !isUnfinalized(info, next);
       try {
         const { entry, durable } = this.store.commit(
           collOf(info),
@@ -589,10 +665,16 @@ export class Engine {
           finished ? undefined : next,
           old.metadata.resourceVersion,
         );
+        portUndo = [];
+        if (isService && !finished) {
+          const kept = new Set(serviceNodePorts(next));
+          for (const p of serviceNodePorts(old)) if (!kept.has(p)) this.nodePorts.release(p);
+        }
         await durable;
         this.#afterWrite(info, finished ? undefined : entry.obj, old);
         return this.#out(info, entry);
       } catch (err) {
+        for (const u of portUndo) u();
         if (!(err instanceof PreconditionFailed)) throw err;
         if (err.why === "missing") throw notFound(info.group, info.resource, name);
         if (pinned || attempt >= maxRetries) throw conflict(info.group, info.resource, name);
@@ -724,6 +806,19 @@ export class Engine {
           next.status = { ...(isRecord(next.status) ? next.status : {}), phase: "Terminating" };
           if (!isUnfinalized(info, next)) next = undefined;
         } else return old;
+      } else if (
+        propagationFinalizer(opts) !== undefined &&
+        !(old.metadata.finalizers ?? []).includes(propagationFinalizer(opts) ?? "")
+      ) {
+        // Foreground/Orphan deletion: the garbage collector finishes it, through this finalizer.
+        const fin = propagationFinalizer(opts) ?? "";
+        next = copy(old);
+        next.metadata.finalizers = [
+          ...(old.metadata.finalizers ?? []).filter((f) => f !== "orphan" && f !== "foregroundDeletion"),
+          fin,
+        ];
+        next.metadata.deletionTimestamp = old.metadata.deletionTimestamp ?? now;
+        next.metadata.deletionGracePeriodSeconds = 0;
       } else if ((old.metadata.finalizers ?? []).length > 0) {
         if (old.metadata.deletionTimestamp) return old;
         next = copy(old);
@@ -801,6 +896,7 @@ export class Engine {
     }
     if (info.group === "" && info.resource === "services" && !now && old) {
       for (const ip of serviceIps(old)) this.ips.release(ip);
+      for (const p of serviceNodePorts(old)) this.nodePorts.release(p);
     }
   }
 
@@ -833,6 +929,13 @@ export class Engine {
   }
 }
 
+/** The finalizer a propagationPolicy asks the garbage collector to act on, if any. */
+function propagationFinalizer(opts: DeleteOptions): string | undefined {
+  if (opts.propagationPolicy === "Foreground") return "foregroundDeletion";
+  if (opts.propagationPolicy === "Orphan") return "orphan";
+  return undefined;
+}
+
 /** True while an object is still held by finalizers (for namespaces: spec.finalizers too). */
 function isUnfinalized(info: ResourceInfo, obj: KubeObject): boolean {
   if ((obj.metadata.finalizers ?? []).length > 0) return true;
@@ -848,6 +951,11 @@ function serviceIps(svc: KubeObject): string[] {
   const ips = new Set<string>();
   for (const ip of [spec.clusterIP, ...(spec.clusterIPs ?? [])]) if (ip && ip !== "None") ips.add(ip);
   return [...ips];
+}
+
+function serviceNodePorts(svc: KubeObject): number[] {
+  const ports = (svc.spec as { ports?: { nodePort?: number }[] } | undefined)?.ports ?? [];
+  return ports.map((p) => p.nodePort).filter((n): n is number => typeof n === "number" && n > 0);
 }
 
 function internalStatus(message: string): ApiError["status"] {
@@ -929,6 +1037,11 @@ export interface LocalApiClient extends ApiClient {
     opts?: DeleteOptions & { dryRun?: boolean },
   ): Promise<KubeObject>;
   deleteCollection(ref: ResourceRef, opts?: ListOptions & DeleteOptions & { dryRun?: boolean }): Promise<ObjectList>;
+  /** A list whose items are the stored JSON texts, for serving large lists without a parse/serialize round trip. */
+  listJson(
+    ref: ResourceRef,
+    opts?: ListOptions,
+  ): Promise<{ items: string[]; resourceVersion: string; continue?: string }>;
 }
 
 class EngineClient implements LocalApiClient {
@@ -951,6 +1064,12 @@ class EngineClient implements LocalApiClient {
   }
   list(ref: ResourceRef, opts?: ListOptions): Promise<ObjectList> {
     return this.#e.list(ref, opts);
+  }
+  listJson(
+    ref: ResourceRef,
+    opts?: ListOptions,
+  ): Promise<{ items: string[]; resourceVersion: string; continue?: string }> {
+    return this.#e.listJson(ref, opts);
   }
   watch(ref: ResourceRef, opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
     return this.#e.watch(ref, opts, signal);

@@ -280,6 +280,17 @@ function defaultService(root: Obj, ctx: DefaultsContext, old: KubeObject | undef
     setDefault(p, "targetPort", p.port);
   }
   const oldSpec = old && isRecord(old.spec) ? old.spec : undefined;
+  if (spec.type === "NodePort" || spec.type === "LoadBalancer") {
+    // A write that leaves nodePort out keeps the one allocated to the same port.
+    const oldPorts = oldSpec ? arr(oldSpec, "ports") : [];
+    for (const p of arr(spec, "ports")) {
+      if (p.nodePort !== undefined && p.nodePort !== 0) continue;
+      const was = oldPorts.find((o) => o.port === p.port && (o.protocol ?? "TCP") === p.protocol);
+      if (was && typeof was.nodePort === "number") p.nodePort = was.nodePort;
+    }
+  } else {
+    for (const p of arr(spec, "ports")) delete p.nodePort;
+  }
   // Updates that leave clusterIP out (kubectl replace of a manifest) keep the allocated one.
   if (oldSpec && (spec.clusterIP === undefined || spec.clusterIP === "") && oldSpec.clusterIP !== undefined) {
     spec.clusterIP = oldSpec.clusterIP;

@@ -90,3 +90,46 @@ export class ClusterIpAllocator {
     return n !== undefined && this.#used.has(n - this.#base);
   }
 }
+
+/** Hands out node ports (30000-32767 by default) to NodePort and LoadBalancer Services. */
+export class NodePortAllocator {
+  readonly #min: number;
+  readonly #max: number;
+  readonly #used = new Set<number>();
+  #next: number;
+
+  constructor(min = 30000, max = 32767) {
+    this.#min = min;
+    this.#max = max;
+    this.#next = min;
+  }
+
+  /** Takes a specific port (an explicit spec.ports[].nodePort, or one found in storage). */
+  claim(port: number): Allocation {
+    if (!Number.isInteger(port) || port < this.#min || port > this.#max) {
+      return {
+        ok: false,
+        reason: `provided port is not in the valid range. The range of valid ports is ${this.#min}-${this.#max}`,
+      };
+    }
+    if (this.#used.has(port)) return { ok: false, reason: "provided port is already allocated" };
+    this.#used.add(port);
+    return { ok: true, ip: String(port) };
+  }
+
+  allocate(): number | undefined {
+    const size = this.#max - this.#min + 1;
+    for (let i = 0; i < size; i++) {
+      const p = this.#min + ((this.#next - this.#min + i) % size);
+      if (this.#used.has(p)) continue;
+      this.#used.add(p);
+      this.#next = p + 1 > this.#max ? this.#min : p + 1;
+      return p;
+    }
+    return undefined;
+  }
+
+  release(port: number): void {
+    this.#used.delete(port);
+  }
+}
