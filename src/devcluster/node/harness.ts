@@ -3,13 +3,14 @@
  * controllers, service networking (proxy + DNS) and this node, on a real network. For tests
  * and benchmarks of the node; the daemon wires the same parts in src/cmd/devcluster.ts.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Logger, silentLogger } from "../../base/index.js";
 import type { VirtualResource } from "../api/plugins.js";
-import type { ApiClient } from "../api/types.js";
+import { type ApiClient, Resources } from "../api/types.js";
 import { LocalApi } from "../apiserver/index.js";
+import { ApiHttpServer } from "../apiserver/http/index.js";
 import {
   createClusterPki,
   createVirtualResources,
@@ -17,6 +18,7 @@ import {
   RbacAuthorizer,
   ServiceAccountTokens,
   TokenAuthenticator,
+  bootstrapRbacObjects,
 } from "../auth/index.js";
 import { startControllers } from "../controllers/index.js";
 import {
@@ -28,6 +30,7 @@ import {
   sweep,
   teardownCluster,
 } from "../network/index.js";
+import { createPodStreams } from "../streaming/index.js";
 import { type LocalNode, startNode } from "./node.js";
 
 export interface HarnessCluster {
@@ -37,6 +40,8 @@ export interface HarnessCluster {
   readonly api: LocalApi;
   readonly network: ClusterNetwork;
   readonly node: LocalNode;
+  /** With `http: true`: a kubeconfig (admin) for the HTTPS API server on the network's gateway. */
+  readonly kubeconfig?: string;
   /** Stops everything and releases the cluster's allocations (and the network with its last cluster). */
   close(): Promise<void>;
 }
@@ -54,6 +59,8 @@ export async function startHarnessCluster(opts: {
   network?: string;
   log?: Logger;
   backoff?: { initialMs: number; maxMs: number };
+  /** Also serve the API over HTTPS (with pod streams) on the gateway address and the allocated port. */
+  http?: boolean;
 }): Promise<HarnessCluster> {
   const log = opts.log ?? silentLogger;
   const ac = new AbortController();
@@ -112,7 +119,53 @@ export async function startHarnessCluster(opts: {
       backoff: opts.backoff,
     });
     cleanups.push(() => node.stop());
-    return { name: opts.name, home: opts.home, client, api, network, node, close };
+    let kubeconfig: string | undefined;
+    if (opts.http) {
+      for (const obj of bootstrapRbacObjects()) {
+        const ref = obj.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings;
+        await client.create(ref, obj).catch(() => {});
+      }
+      const http = new ApiHttpServer({
+        api: client,
+        registry: api.resources,
+        authenticator,
+        authorizer,
+        podStreams: createPodStreams({ node, log }),
+        tls: { cert: pki.servingCertPem, key: pki.servingKeyPem },
+        host: network.gateway,
+        port: network.apiPort,
+        log,
+        gitVersion: "v1.32.4",
+      });
+      const { port } = await http.listen();
+      cleanups.push(() => http.close());
+      kubeconfig = join(stateDir, "kubeconfig");
+      writeFileSync(
+        kubeconfig,
+        [
+          "apiVersion: v1",
+          "kind: Config",
+          "clusters:",
+          `- name: ${opts.name}`,
+          "  cluster:",
+          `    server: https://${network.gateway}:${port}`,
+          `    certificate-authority-data: ${Buffer.from(pki.caCertPem).toString("base64")}`,
+          "users:",
+          "- name: admin",
+          "  user:",
+          `    token: ${pki.adminToken}`,
+          "contexts:",
+          `- name: ${opts.name}`,
+          "  context:",
+          `    cluster: ${opts.name}`,
+          "    user: admin",
+          `current-context: ${opts.name}`,
+          "",
+        ].join("\n"),
+        { mode: 0o600 },
+      );
+    }
+    return { name: opts.name, home: opts.home, client, api, network, node, kubeconfig, close };
   } catch (err) {
     await close();
     throw err;

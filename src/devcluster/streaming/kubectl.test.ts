@@ -1,0 +1,143 @@
+/**
+ * exec, logs and port-forward with the machine's kubectl (1.32) against the HTTPS API server
+ * and this node's PodStreams: WebSocket and SPDY, stdin, exit codes. Needs root.
+ */
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { waitFor } from "../../base/index.js";
+import { type KubeObject, Resources } from "../api/types.js";
+import { type HarnessCluster, startHarnessCluster } from "../node/harness.js";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function kubectl(
+  kubeconfig: string,
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string } = {},
+): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      "kubectl",
+      args,
+      { env: { ...process.env, KUBECONFIG: kubeconfig, ...opts.env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    child.stdin?.end(opts.input ?? "");
+  });
+}
+
+const pod = (name: string, container: Record<string, unknown>): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace: "sample", labels: { app: name } },
+  spec: { terminationGracePeriodSeconds: 0, containers: [container] },
+});
+
+describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
+  const home = mkdtempSync(join(tmpdir(), "isth-kubectl-test-"));
+  let c: HarnessCluster;
+  let kc = "";
+
+  before(async () => {
+    c = await startHarnessCluster({ home, name: "kubectl1", network: `kc-${process.pid}`, http: true });
+    kc = c.kubeconfig ?? "";
+    await c.client.create(Resources.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: "sample" } });
+    await c.client.create(
+      Resources.pods,
+      pod("sleep", { name: "sleep", image: "curlimages/curl", command: ["/bin/sleep", "infinity"] }),
+    );
+    await c.client.create(
+      Resources.pods,
+      pod("hello", {
+        name: "helloworld",
+        image: "docker.io/istio/examples-helloworld-v2:1.0",
+        readinessProbe: { tcpSocket: { port: 5000 }, periodSeconds: 1 },
+      }),
+    );
+    for (const name of ["sleep", "hello"]) {
+      await waitFor(
+        `pod ${name} ready`,
+        async () => {
+          const p = await c.client.get(Resources.pods, "sample", name);
+          const conds = (p.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions;
+          return conds?.some((x) => x.type === "Ready" && x.status === "True");
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    }
+  });
+
+  after(async () => {
+    await c?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  for (const [transport, env] of [
+    ["WebSocket", {}],
+    ["SPDY", { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false" }],
+  ] as const) {
+    it(`exec over ${transport}: output, stderr and the exit code`, async () => {
+      const r = await kubectl(
+        kc,
+        ["exec", "-n", "sample", "sleep", "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
+        {
+          env,
+        },
+      );
+      assert.equal(r.stdout, "out\n");
+      assert.match(r.stderr, /err/);
+      assert.equal(r.code, 3);
+    });
+
+    it(`exec -i over ${transport}: stdin reaches the command`, async () => {
+      const r = await kubectl(kc, ["exec", "-i", "-n", "sample", "sleep", "--", "cat"], { env, input: "abc\n" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "abc\n");
+    });
+  }
+
+  it("logs, with --tail", async () => {
+    const all = await kubectl(kc, ["logs", "-n", "sample", "hello"]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /helloworld v2 listening on port 5000/);
+    const tail = await kubectl(kc, ["logs", "-n", "sample", "hello", "--tail=1"]);
+    assert.equal(tail.stdout, "helloworld v2 listening on port 5000\n");
+  });
+
+  for (const [transport, env] of [
+    ["WebSocket", {}],
+    ["SPDY", { KUBECTL_PORT_FORWARD_WEBSOCKETS: "false" }],
+  ] as const) {
+    it(`port-forward over ${transport} reaches the pod's port`, async (t) => {
+      const child = spawn("kubectl", ["port-forward", "-n", "sample", "pod/hello", ":5000"], {
+        env: { ...process.env, KUBECONFIG: kc, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      t.after(() => child.kill("SIGKILL"));
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 5000/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once("exit", (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
+      });
+      const res = await fetch(`http://127.0.0.1:${port}/hello`);
+      assert.equal(await res.text(), "Hello version: v2, instance: hello\n");
+      const again = await fetch(`http://127.0.0.1:${port}/health`);
+      assert.equal(await again.text(), "Helloworld is healthy");
+    });
+  }
+});
