@@ -71,7 +71,8 @@ export class RequestMetrics {
     out.push("# TYPE istio_request_duration_milliseconds histogram");
     for (const [k, h] of this.#durations) {
       const sep = k === "" ? "" : ",";
-      for (const [i, b] of durationBuckets.entries()) out.push(`istio_request_duration_milliseconds_bucket{${k}${sep}le="${b}"} ${h.counts[i]}`);
+      for (const [i, b] of durationBuckets.entries())
+        out.push(`istio_request_duration_milliseconds_bucket{${k}${sep}le="${b}"} ${h.counts[i]}`);
       out.push(`istio_request_duration_milliseconds_bucket{${k}${sep}le="+Inf"} ${h.count}`);
       out.push(`istio_request_duration_milliseconds_sum{${k}} ${h.sum}`);
       out.push(`istio_request_duration_milliseconds_count{${k}} ${h.count}`);
