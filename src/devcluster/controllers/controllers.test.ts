@@ -549,6 +549,118 @@ test("garbage collection deletes objects whose owners are gone, and keeps those 
   await until(client, Resources.replicasets, "gc", "rs collected", (items) => (items.length === 0 ? true : undefined));
 });
 
+test("foreground deletion waits for dependents; orphan deletion leaves them without the reference", async (t) => {
+  const { client } = await setup(t);
+  await createNamespace(client, "prop");
+  const ref = (o: KubeObject) => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    name: o.metadata.name ?? "",
+    uid: o.metadata.uid ?? "",
+    blockOwnerDeletion: true,
+  });
+  // What the API server does for propagationPolicy=Foreground/Orphan: a finalizer on the owner.
+  const fg = await client.create(Resources.configmaps, {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "fg", namespace: "prop", finalizers: ["foregroundDeletion"] },
+  });
+  const orphaner = await client.create(Resources.configmaps, {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "orphaner", namespace: "prop", finalizers: ["orphan"] },
+  });
+  await client.create(Resources.secrets, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "fg-dep", namespace: "prop", ownerReferences: [ref(fg)] },
+  });
+  await client.create(Resources.secrets, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "orphan-dep", namespace: "prop", ownerReferences: [ref(orphaner)] },
+  });
+  await client.delete(Resources.configmaps, "prop", "fg");
+  await client.delete(Resources.configmaps, "prop", "orphaner");
+  await until(client, Resources.configmaps, "prop", "both owners gone", (items) =>
+    items.some((o) => o.metadata.name === "fg" || o.metadata.name === "orphaner") ? undefined : true,
+  );
+  const secrets = (await client.list(Resources.secrets, { namespace: "prop" })).items;
+  assert.ok(!secrets.some((o) => o.metadata.name === "fg-dep"), "the foreground owner's dependent went first");
+  const kept = secrets.find((o) => o.metadata.name === "orphan-dep");
+  assert.ok(kept, "the orphaned dependent stays");
+  assert.deepEqual(kept.metadata.ownerReferences ?? [], []);
+});
+
+test("a Recreate Deployment removes every old pod before the new ReplicaSet gets any", async (t) => {
+  const { client } = await setup(t);
+  await createNamespace(client, "recreate");
+  const d = deployment("rc", 2);
+  d.metadata.namespace = "recreate";
+  d.spec!.strategy = { type: "Recreate" };
+  await client.create(Resources.deployments, d);
+  const first = await until(client, Resources.pods, "recreate", "2 pods", (items) =>
+    items.length === 2 ? items : undefined,
+  );
+  const oldHash = first[0]?.metadata.labels?.["pod-template-hash"];
+  // Old pods linger while terminating (as on a node, with a grace period): a finalizer holds them.
+  for (const p of first) {
+    await client.patch(Resources.pods, "recreate", p.metadata.name ?? "", "application/merge-patch+json", {
+      metadata: { finalizers: ["test.isthmus.dev/hold"] },
+    });
+  }
+  // Watch the whole rollout: no moment may have old and new pods side by side.
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const list = await client.list(Resources.pods, { namespace: "recreate" });
+  const live = new Map(list.items.map((p) => [p.metadata.uid ?? "", p]));
+  let overlap = false;
+  const watching = (async () => {
+    try {
+      for await (const ev of client.watch(
+        Resources.pods,
+        { namespace: "recreate", resourceVersion: list.resourceVersion },
+        ac.signal,
+      )) {
+        if (ev.type === "DELETED") live.delete(ev.object.metadata.uid ?? "");
+        else live.set(ev.object.metadata.uid ?? "", ev.object);
+        const hashes = new Set([...live.values()].map((p) => p.metadata.labels?.["pod-template-hash"]));
+        if (hashes.size > 1) overlap = true;
+      }
+    } catch {
+      // aborted at the end
+    }
+  })();
+  await client.patch(Resources.deployments, "recreate", "rc", "application/merge-patch+json", {
+    spec: { template: { metadata: { labels: { app: "rc", rev: "2" } } } },
+  });
+  const terminating = await until(client, Resources.pods, "recreate", "old pods terminating", (items) =>
+    items.length === 2 && items.every((p) => p.metadata.deletionTimestamp) ? items : undefined,
+  );
+  // The pass that saw the old ReplicaSet drained (its status 0) has written the Deployment's status;
+  // a controller that did not wait would have scaled a new ReplicaSet up in that very pass.
+  await until(client, Resources.deployments, "recreate", "deployment status 0 replicas", (items) => {
+    const x = items[0] as Deployment | undefined;
+    return x?.status?.replicas === 0 && x.status.observedGeneration === x.metadata.generation ? true : undefined;
+  });
+  const rsNow = (await client.list(Resources.replicasets, { namespace: "recreate" })).items as ReplicaSet[];
+  assert.ok(
+    rsNow.every((r) => (r.spec?.replicas ?? 0) === 0),
+    "no ReplicaSet may want pods while old ones terminate",
+  );
+  for (const p of terminating) {
+    await client.patch(Resources.pods, "recreate", p.metadata.name ?? "", "application/merge-patch+json", {
+      metadata: { finalizers: null },
+    });
+  }
+  await until(client, Resources.pods, "recreate", "2 new pods", (items) =>
+    items.length === 2 && items.every((p) => p.metadata.labels?.["pod-template-hash"] !== oldHash) ? true : undefined,
+  );
+  ac.abort();
+  await watching;
+  assert.equal(overlap, false, "old and new pods existed at the same time");
+});
+
 test("deleting a namespace drains it, custom resources included, then the namespace goes", async (t) => {
   const { client } = await setup(t);
   await client.create(Resources.customresourcedefinitions, {
