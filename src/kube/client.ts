@@ -5,7 +5,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { IsthmusError } from "../base/index.js";
+import { IsthmusError, errorMessage } from "../base/index.js";
 import { type KubeObject, type ResourceType, isKubeObject, resourcePath } from "./objects.js";
 
 /** Thrown for a non-2xx answer from the API server; `status` is the HTTP status, `reason` the Status reason. */
@@ -16,6 +16,10 @@ export class KubeApiError extends IsthmusError {
     super(status === 410 ? "KUBE_WATCH_EXPIRED" : "KUBE_API_ERROR", message);
     this.status = status;
     this.reason = reason;
+  }
+  /** The HTTP status under the name other clients use, so generic status checks recognise it. */
+  get statusCode(): number {
+    return this.status;
   }
 }
 
@@ -33,6 +37,7 @@ export interface ListResult {
 export interface ListWatchQuery {
   readonly namespace?: string;
   readonly labelSelector?: string;
+  readonly fieldSelector?: string;
 }
 
 /** What informers need from a client; KubeClient implements it, tests may fake it. */
@@ -88,7 +93,13 @@ export class KubeClient implements ListWatcher {
     const mod = url.protocol === "https:" ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(opts, resolve);
-      req.on("error", reject);
+      req.on("error", (err: Error & { code?: string }) =>
+        reject(
+          signal.aborted
+            ? err
+            : new Error(`cannot reach API server ${server}: ${err.code ?? err.message}`, { cause: err }),
+        ),
+      );
       req.end(payload);
     });
   }
@@ -120,6 +131,18 @@ export class KubeClient implements ListWatcher {
     }
   }
 
+  /** POST an object to its collection; returns the stored object. */
+  async create(type: ResourceType, obj: KubeObject, signal: AbortSignal): Promise<unknown> {
+    // Reviews (TokenReview) carry no metadata at all.
+    const ns = (obj as { metadata?: { namespace?: string } }).metadata?.namespace;
+    return this.requestJson("POST", resourcePath(type, ns), signal, obj);
+  }
+
+  /** PUT an object; a stale resourceVersion rejects with KubeApiError(409). */
+  async update(type: ResourceType, obj: KubeObject, signal: AbortSignal): Promise<unknown> {
+    return this.requestJson("PUT", resourcePath(type, obj.metadata.namespace, obj.metadata.name), signal, obj);
+  }
+
   async list(type: ResourceType, query: ListWatchQuery, signal: AbortSignal): Promise<ListResult> {
     const items: KubeObject[] = [];
     let cont: string | undefined;
@@ -127,6 +150,7 @@ export class KubeClient implements ListWatcher {
     do {
       const q = new URLSearchParams({ limit: "500" });
       if (query.labelSelector) q.set("labelSelector", query.labelSelector);
+      if (query.fieldSelector) q.set("fieldSelector", query.fieldSelector);
       if (cont) q.set("continue", cont);
       const body = (await this.requestJson("GET", `${resourcePath(type, query.namespace)}?${q}`, signal)) as {
         items?: unknown;
@@ -155,6 +179,7 @@ export class KubeClient implements ListWatcher {
       timeoutSeconds: String(300 + Math.floor(Math.random() * 300)),
     });
     if (query.labelSelector) q.set("labelSelector", query.labelSelector);
+    if (query.fieldSelector) q.set("fieldSelector", query.fieldSelector);
     const path = `${resourcePath(type, query.namespace)}?${q}`;
     const res = await this.#open("GET", path, signal);
     const status = res.statusCode ?? 0;
@@ -164,7 +189,18 @@ export class KubeClient implements ListWatcher {
       throw statusMessage(status, Buffer.concat(chunks).toString("utf8"), `watch ${this.server}${path}`);
     }
     let buffered = "";
-    for await (const chunk of res) {
+    const server = this.server;
+    const chunks = (async function* () {
+      try {
+        for await (const chunk of res) yield chunk as Buffer;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw new Error(`watch ${server}${path}: connection to the API server lost (${errorMessage(err)})`, {
+          cause: err,
+        });
+      }
+    })();
+    for await (const chunk of chunks) {
       buffered += (chunk as Buffer).toString("utf8");
       let nl = buffered.indexOf("\n");
       while (nl >= 0) {

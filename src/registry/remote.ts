@@ -2,6 +2,7 @@
  * The real RemoteClusterFactory: a remote secret's kubeconfig, sanitised, becomes a KubeClient
  * and a ClusterRegistry writing to its own shard of the aggregate.
  */
+import { setMaxListeners } from "node:events";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../base/index.js";
 import { KubeClient, type ListWatcher, kubeConfigFromRemoteSecret } from "../kube/index.js";
@@ -23,8 +24,14 @@ export interface KubeRemoteClusterOptions {
   readonly client?: (kc: KubeConfig) => ListWatcher;
 }
 
+/** A remote cluster backed by a ClusterRegistry; `client` also serves token reviews in that cluster. */
+export interface KubeRemoteCluster extends RemoteCluster {
+  readonly registry: ClusterRegistry;
+  readonly client: ListWatcher;
+}
+
 /** Registry-backed remote clusters. Returned clusters do no I/O until start(). */
-export function kubeRemoteClusterFactory(opts: KubeRemoteClusterOptions): RemoteClusterFactory {
+export function kubeRemoteClusterFactory(opts: KubeRemoteClusterOptions): RemoteClusterFactory<KubeRemoteCluster> {
   return (input) => {
     const kc = kubeConfigFromRemoteSecret({
       secretName: input.secretName,
@@ -35,9 +42,10 @@ export function kubeRemoteClusterFactory(opts: KubeRemoteClusterOptions): Remote
     if (!kc.ok) return kc;
     const shard = opts.aggregate.createShard(input.clusterId);
     const log = opts.log.child(input.clusterId);
+    const client = opts.client ? opts.client(kc.value) : new KubeClient(kc.value);
     const registry = new ClusterRegistry({
       clusterId: input.clusterId,
-      client: opts.client ? opts.client(kc.value) : new KubeClient(kc.value),
+      client,
       shard,
       trustDomain: opts.trustDomain,
       defaultNetwork: opts.defaultNetwork ?? "",
@@ -46,9 +54,12 @@ export function kubeRemoteClusterFactory(opts: KubeRemoteClusterOptions): Remote
       log,
     });
     const abort = new AbortController();
+    // Five informers and their requests listen on this one signal.
+    setMaxListeners(0, abort.signal);
     let started = false;
-    const cluster: RemoteCluster & { registry: ClusterRegistry } = {
+    const cluster: KubeRemoteCluster = {
       registry,
+      client,
       start() {
         if (started) return;
         started = true;

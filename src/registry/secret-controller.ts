@@ -40,7 +40,7 @@ export interface RemoteClusterInput {
 }
 
 /** Builds a remote cluster from a kubeconfig, or says why it cannot. Does no I/O. */
-export type RemoteClusterFactory = (input: RemoteClusterInput) => Checked<RemoteCluster>;
+export type RemoteClusterFactory<C extends RemoteCluster = RemoteCluster> = (input: RemoteClusterInput) => Checked<C>;
 
 /** Timers, injected so tests drive the sync timeout. */
 export interface Clock {
@@ -62,11 +62,11 @@ export interface ClusterDebugInfo {
   readonly error?: string;
 }
 
-export interface SecretControllerOptions {
+export interface SecretControllerOptions<C extends RemoteCluster = RemoteCluster> {
   readonly ownClusterId: ClusterId;
   /** An informer on Secrets in the system namespace with the multicluster label selector. */
   readonly secrets: Informer<Secret>;
-  readonly factory: RemoteClusterFactory;
+  readonly factory: RemoteClusterFactory<C>;
   /** PILOT_REMOTE_CLUSTER_TIMEOUT in ms; 0 disables the timeout. */
   readonly syncTimeoutMs: number;
   readonly clock?: Clock;
@@ -75,13 +75,13 @@ export interface SecretControllerOptions {
   readonly onSyncTimeout?: (clusterId: ClusterId) => void;
 }
 
-interface Entry {
+interface Entry<C extends RemoteCluster> {
   readonly clusterId: ClusterId;
   readonly secretKey: string;
   hash: string;
-  cluster: RemoteCluster;
+  cluster: C;
   /** A replacement waiting to sync. */
-  next: { cluster: RemoteCluster; hash: string } | undefined;
+  next: { cluster: C; hash: string } | undefined;
   closed: boolean;
   timedOut: boolean;
   cancelTimer: () => void;
@@ -97,15 +97,15 @@ function decodeData(secret: Secret): Map<string, string> {
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** The controller. The constructor subscribes to the informer; the informer's owner runs it. */
-export class SecretController {
-  readonly #opts: SecretControllerOptions;
+export class SecretController<C extends RemoteCluster = RemoteCluster> {
+  readonly #opts: SecretControllerOptions<C>;
   readonly #clock: Clock;
-  readonly #entries = new Map<ClusterId, Entry>();
+  readonly #entries = new Map<ClusterId, Entry<C>>();
   /** `secretKey|clusterId` -> reason */
   readonly #failures = new Map<string, { secretName: string; clusterId: ClusterId; reason: string }>();
   readonly #listeners = new Set<() => void>();
 
-  constructor(opts: SecretControllerOptions) {
+  constructor(opts: SecretControllerOptions<C>) {
     this.#opts = opts;
     this.#clock = opts.clock ?? realClock;
     opts.secrets.subscribe((e) => {
@@ -142,6 +142,12 @@ export class SecretController {
   status(clusterId: ClusterId): SyncStatus | undefined {
     const e = this.#entries.get(clusterId);
     return e === undefined ? undefined : statusOf(e);
+  }
+
+  /** The active remote cluster registered under `clusterId` (for token reviews in that cluster). */
+  cluster(clusterId: ClusterId): C | undefined {
+    const e = this.#entries.get(clusterId);
+    return e === undefined || e.closed ? undefined : e.cluster;
   }
 
   /** Remote cluster IDs in the order their secrets were processed. */
@@ -221,8 +227,8 @@ export class SecretController {
     }
   }
 
-  #add(clusterId: ClusterId, secretKey: string, hash: string, cluster: RemoteCluster): void {
-    const e: Entry = {
+  #add(clusterId: ClusterId, secretKey: string, hash: string, cluster: C): void {
+    const e: Entry<C> = {
       clusterId,
       secretKey,
       hash,
@@ -242,7 +248,7 @@ export class SecretController {
     });
   }
 
-  #armTimeout(e: Entry, cluster: RemoteCluster): void {
+  #armTimeout(e: Entry<C>, cluster: C): void {
     e.cancelTimer();
     e.timedOut = false;
     if (this.#opts.syncTimeoutMs <= 0) return;
@@ -259,7 +265,7 @@ export class SecretController {
     }, this.#opts.syncTimeoutMs);
   }
 
-  #update(e: Entry, hash: string, cluster: RemoteCluster): void {
+  #update(e: Entry<C>, hash: string, cluster: C): void {
     this.#opts.log.info("remote cluster kubeconfig changed; the new one takes over once synced", {
       cluster: e.clusterId,
       secret: e.secretKey,
@@ -282,7 +288,7 @@ export class SecretController {
     });
   }
 
-  #close(e: Entry): void {
+  #close(e: Entry<C>): void {
     e.closed = true;
     e.cancelTimer();
     e.next?.cluster.stop();
@@ -290,7 +296,7 @@ export class SecretController {
   }
 }
 
-function statusOf(e: Entry): SyncStatus {
+function statusOf(e: Entry<RemoteCluster>): SyncStatus {
   if (e.closed) return "closed";
   if (e.cluster.hasSynced()) return "synced";
   if (e.timedOut) return "timeout";
