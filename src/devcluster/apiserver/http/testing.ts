@@ -1,0 +1,150 @@
+/**
+ * Test-only: a complete local API server on 127.0.0.1:0 (LocalApi store, the auth folder's PKI,
+ * tokens, RBAC and review resources, this folder's HTTPS server) and a kubeconfig for it.
+ * Used by test/apiserver-*.test.ts. Not for production wiring (the daemon composes these itself).
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Logger, silentLogger } from "../../../base/index.js";
+import type { Authorizer, PodStreams, VirtualResource } from "../../api/plugins.js";
+import { type KubeObject, Resources, isApiError } from "../../api/types.js";
+import {
+  bootstrapRbacObjects,
+  createClusterPki,
+  createVirtualResources,
+  liveRbacSource,
+  RbacAuthorizer,
+  ServiceAccountTokens,
+  TokenAuthenticator,
+} from "../../auth/index.js";
+import { LocalApi } from "../index.js";
+import { ApiHttpServer } from "./server.js";
+
+export interface TestApiServer {
+  readonly api: LocalApi;
+  readonly http: ApiHttpServer;
+  readonly tokens: ServiceAccountTokens;
+  /** https://127.0.0.1:<port> */
+  readonly url: string;
+  readonly caPem: string;
+  readonly adminToken: string;
+  /** A temp folder removed by close(). */
+  readonly dir: string;
+  /** Writes a kubeconfig (context "test") for `token` (default: the admin's) into dir; returns its path. */
+  writeKubeconfig(token?: string, name?: string): Promise<string>;
+  /** A bearer token for a ServiceAccount (created if missing) in `namespace`. */
+  serviceAccountToken(namespace: string, name: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface TestApiServerOptions {
+  historyWindow?: number;
+  log?: Logger;
+  podStreams?: PodStreams;
+  /** Replaces RBAC (e.g. to test 403 wording with a fixed decision). */
+  authorizer?: Authorizer;
+  maxBodyBytes?: number;
+  minWatchTimeoutSeconds?: number;
+}
+
+/** Starts the whole stack; call close() (in t.after). */
+export async function startTestApiServer(opts: TestApiServerOptions = {}): Promise<TestApiServer> {
+  const log = opts.log ?? silentLogger;
+  const dir = await mkdtemp(join(tmpdir(), "isthmus-apiserver-test-"));
+  const pki = await createClusterPki({ clusterName: "http-test", apiServerIps: ["127.0.0.1"], apiServerDnsNames: [] });
+  const virtualResources = new Map<string, VirtualResource>();
+  const api = new LocalApi({
+    serviceCidr: "10.201.251.0/24",
+    clusterName: "http-test",
+    log,
+    virtualResources,
+    ...(opts.historyWindow !== undefined ? { historyWindow: opts.historyWindow } : {}),
+  });
+  await api.start();
+  const client = api.client();
+  for (const obj of bootstrapRbacObjects()) {
+    const ref = obj.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings;
+    try {
+      await client.create(ref, obj);
+    } catch (err) {
+      if (!isApiError(err, 409)) throw err;
+    }
+  }
+  const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client });
+  const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens });
+  const authorizer = opts.authorizer ?? new RbacAuthorizer({ source: liveRbacSource(client) });
+  for (const [k, v] of createVirtualResources({ client, tokens, authenticator, authorizer }))
+    virtualResources.set(k, v);
+  const http = new ApiHttpServer({
+    api: client,
+    registry: api.resources,
+    authenticator,
+    authorizer,
+    tls: { cert: pki.servingCertPem, key: pki.servingKeyPem },
+    host: "127.0.0.1",
+    port: 0,
+    log,
+    ...(opts.podStreams ? { podStreams: opts.podStreams } : {}),
+    ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+    ...(opts.minWatchTimeoutSeconds !== undefined ? { minWatchTimeoutSeconds: opts.minWatchTimeoutSeconds } : {}),
+  });
+  const { port } = await http.listen();
+  const url = `https://127.0.0.1:${port}`;
+  let n = 0;
+  return {
+    api,
+    http,
+    tokens,
+    url,
+    caPem: pki.caCertPem,
+    adminToken: pki.adminToken,
+    dir,
+    async writeKubeconfig(token = pki.adminToken, name = `kubeconfig-${n++}`) {
+      const path = join(dir, name);
+      const ca = Buffer.from(pki.caCertPem).toString("base64");
+      const text = [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- name: test",
+        "  cluster:",
+        `    server: ${url}`,
+        `    certificate-authority-data: ${ca}`,
+        "users:",
+        "- name: test",
+        "  user:",
+        `    token: ${token}`,
+        "contexts:",
+        "- name: test",
+        "  context:",
+        "    cluster: test",
+        "    user: test",
+        "current-context: test",
+        "",
+      ].join("\n");
+      await writeFile(path, text, { mode: 0o600 });
+      return path;
+    },
+    async serviceAccountToken(namespace, name) {
+      let sa: KubeObject;
+      try {
+        sa = await client.get(Resources.serviceaccounts, namespace, name);
+      } catch (err) {
+        if (!isApiError(err, 404)) throw err;
+        sa = await client.create(Resources.serviceaccounts, {
+          apiVersion: "v1",
+          kind: "ServiceAccount",
+          metadata: { name, namespace },
+        });
+      }
+      const issued = await tokens.issue({ namespace, serviceAccount: { name, uid: sa.metadata.uid ?? "" } });
+      return issued.token;
+    },
+    async close() {
+      await http.close();
+      await api.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
