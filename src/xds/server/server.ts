@@ -355,7 +355,7 @@ export class XdsServer {
         if (conn === undefined) {
           const proxy = this.#proxyFor(req.node);
           if (typeof proxy === "string") {
-            call.destroy(Object.assign(new Error(proxy), { code: grpc.status.INVALID_ARGUMENT, details: proxy }));
+            call.emit("error", Object.assign(new Error(proxy), { code: grpc.status.INVALID_ARGUMENT, details: proxy }));
             return;
           }
           conn = {
@@ -394,7 +394,7 @@ export class XdsServer {
         if (conn === undefined) {
           const proxy = this.#proxyFor(req.node);
           if (typeof proxy === "string") {
-            call.destroy(Object.assign(new Error(proxy), { code: grpc.status.INVALID_ARGUMENT, details: proxy }));
+            call.emit("error", Object.assign(new Error(proxy), { code: grpc.status.INVALID_ARGUMENT, details: proxy }));
             return;
           }
           conn = {
@@ -543,7 +543,12 @@ export class XdsServer {
         names: new Set(),
         nonce: "",
         version: "",
-        sent: new Map(Object.entries(req.initialResourceVersions).map(([name, hash]) => [name, { name, hash }])),
+        sent: new Map<string, SentResource>(
+          Object.entries(req.initialResourceVersions).map(([name, hash]): [string, SentResource] => [
+            name,
+            { name, hash: String(hash) },
+          ]),
+        ),
       };
       conn.watches.set(typeUrl, w);
     } else if (req.responseNonce !== "" && req.responseNonce === w.nonce) {
