@@ -3,14 +3,14 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { Resources } from "../api/types.js";
 import { TokenAuthenticator } from "./authenticator.js";
-import { MemoryApi, obj } from "./test-support.js";
+import { obj, testApi } from "./test-support.js";
 import { ServiceAccountTokens } from "./tokens.js";
 
 const keyPem = (): string =>
   generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
 
-test("bearer tokens map to users; anything else is unauthenticated", async () => {
-  const client = new MemoryApi();
+test("bearer tokens map to users; anything else is unauthenticated", async (t) => {
+  const { client } = await testApi(t, { namespaces: ["sample"] });
   const sa = await client.create(Resources.serviceaccounts, obj("v1", "ServiceAccount", "sample", "sleep"));
   const adminToken = randomBytes(32).toString("base64url");
   const tokens = new ServiceAccountTokens({ signingKeyPem: keyPem(), client });
@@ -57,8 +57,8 @@ test("bearer tokens map to users; anything else is unauthenticated", async () =>
   }
 });
 
-test("TokenReview semantics: audiences, and the admin token only for the API server's audience", async () => {
-  const client = new MemoryApi();
+test("TokenReview semantics: audiences, and the admin token only for the API server's audience", async (t) => {
+  const { client } = await testApi(t, { namespaces: ["sample"] });
   const sa = await client.create(Resources.serviceaccounts, obj("v1", "ServiceAccount", "sample", "sleep"));
   const adminToken = randomBytes(32).toString("base64url");
   const tokens = new ServiceAccountTokens({ signingKeyPem: keyPem(), client });

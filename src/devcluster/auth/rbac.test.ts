@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import type { RequestAttributes } from "../api/plugins.js";
 import { type KubeObject, Resources, type UserInfo } from "../api/types.js";
 import { adminUser } from "./authenticator.js";
 import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer } from "./rbac.js";
-import { MemoryApi, obj } from "./test-support.js";
+import { obj, testApi } from "./test-support.js";
 import { serviceAccountUser } from "./tokens.js";
 
 const rbac = "rbac.authorization.k8s.io/v1";
@@ -23,8 +23,8 @@ const binding = (
     subjects,
   });
 
-async function cluster(): Promise<RbacAuthorizer> {
-  const client = new MemoryApi();
+async function cluster(t: TestContext): Promise<RbacAuthorizer> {
+  const { client } = await testApi(t, { namespaces: ["sample", "other", "tools"] });
   const objects: KubeObject[] = [
     ...bootstrapRbacObjects(),
     role("sample", "reader", [
@@ -240,8 +240,8 @@ const cases: [string, RequestAttributes, boolean, string][] = [
   ["an unknown user gets nothing", res(user("mallory", []), "get", "pods", "sample"), false, ""],
 ];
 
-test("RBAC decisions and reasons", async () => {
-  const authorizer = await cluster();
+test("RBAC decisions and reasons", async (t) => {
+  const authorizer = await cluster(t);
   for (const [name, attrs, allowed, reason] of cases) {
     assert.deepEqual(await authorizer.authorize(attrs), { allowed, reason }, name);
   }

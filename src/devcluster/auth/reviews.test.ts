@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { type VirtualResource, virtualResourceKey } from "../api/plugins.js";
 import { isApiError, type KubeObject, Resources, type UserInfo } from "../api/types.js";
 import { adminUser, TokenAuthenticator } from "./authenticator.js";
 import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer } from "./rbac.js";
 import { createVirtualResources } from "./reviews.js";
-import { MemoryApi, obj } from "./test-support.js";
+import { obj, pod as podObj, testApi } from "./test-support.js";
 import { ServiceAccountTokens, serviceAccountUser } from "./tokens.js";
 
-async function setup() {
-  const client = new MemoryApi();
+async function setup(t: TestContext) {
+  const { client } = await testApi(t, { namespaces: ["sample"] });
   for (const o of bootstrapRbacObjects()) {
     await client.create(o.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings, o);
   }
@@ -28,12 +28,9 @@ async function setup() {
     }),
   );
   const sa = await client.create(Resources.serviceaccounts, obj("v1", "ServiceAccount", "sample", "ro"));
-  const pod = await client.create(
-    Resources.pods,
-    obj("v1", "Pod", "sample", "ro-pod", { spec: { serviceAccountName: "ro" } }),
-  );
+  const pod = await client.create(Resources.pods, podObj("sample", "ro-pod", "ro"));
   await client.create(Resources.serviceaccounts, obj("v1", "ServiceAccount", "sample", "default"));
-  await client.create(Resources.pods, obj("v1", "Pod", "sample", "default-pod", { spec: {} }));
+  await client.create(Resources.pods, podObj("sample", "default-pod"));
   const tokens = new ServiceAccountTokens({
     signingKeyPem: generateKeyPairSync("ec", { namedCurve: "P-256" })
       .privateKey.export({ type: "pkcs8", format: "pem" })
@@ -60,8 +57,8 @@ const body = (apiVersion: string, kind: string, spec: Record<string, unknown>): 
   spec,
 });
 
-test("SelfSubjectAccessReview answers `kubectl auth can-i` for the caller", async () => {
-  const { get, ro } = await setup();
+test("SelfSubjectAccessReview answers `kubectl auth can-i` for the caller", async (t) => {
+  const { get, ro } = await setup(t);
   const ssar = get("authorization.k8s.io", "selfsubjectaccessreviews");
   const can = (user: UserInfo, spec: Record<string, unknown>) =>
     ssar.create(body("authorization.k8s.io/v1", "SelfSubjectAccessReview", spec), ctx(user));
@@ -97,8 +94,8 @@ test("SelfSubjectAccessReview answers `kubectl auth can-i` for the caller", asyn
   });
 });
 
-test("SubjectAccessReview and LocalSubjectAccessReview ask about someone else", async () => {
-  const { get, ro } = await setup();
+test("SubjectAccessReview and LocalSubjectAccessReview ask about someone else", async (t) => {
+  const { get, ro } = await setup(t);
   const sar = get("authorization.k8s.io", "subjectaccessreviews");
   const answer = await sar.create(
     body("authorization.k8s.io/v1", "SubjectAccessReview", {
@@ -148,8 +145,8 @@ test("SubjectAccessReview and LocalSubjectAccessReview ask about someone else", 
   );
 });
 
-test("SelfSubjectRulesReview lists what the caller may do in a namespace", async () => {
-  const { get, ro } = await setup();
+test("SelfSubjectRulesReview lists what the caller may do in a namespace", async (t) => {
+  const { get, ro } = await setup(t);
   const review = await get("authorization.k8s.io", "selfsubjectrulesreviews").create(
     body("authorization.k8s.io/v1", "SelfSubjectRulesReview", { namespace: "sample" }),
     ctx(ro),
@@ -164,8 +161,8 @@ test("SelfSubjectRulesReview lists what the caller may do in a namespace", async
   assert.ok(status.nonResourceRules.length > 0);
 });
 
-test("TokenReview returns the user, or the error, in status", async () => {
-  const { get, tokens, sa } = await setup();
+test("TokenReview returns the user, or the error, in status", async (t) => {
+  const { get, tokens, sa } = await setup(t);
   const tr = get("authentication.k8s.io", "tokenreviews");
   const token = tokens.issue({
     namespace: "sample",
@@ -190,8 +187,8 @@ test("TokenReview returns the user, or the error, in status", async () => {
   );
 });
 
-test("TokenRequest issues bound tokens with Kubernetes' defaults and checks", async () => {
-  const { get, authenticator, pod, client } = await setup();
+test("TokenRequest issues bound tokens with Kubernetes' defaults and checks", async (t) => {
+  const { get, authenticator, pod, client } = await setup(t);
   const tr = get("", "serviceaccounts", "token");
   const request = (spec: Record<string, unknown>, name = "ro") =>
     tr.create(body("authentication.k8s.io/v1", "TokenRequest", spec), ctx(adminUser, "sample", name));

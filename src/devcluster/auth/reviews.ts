@@ -129,6 +129,25 @@ export function createVirtualResources(opts: VirtualResourcesOptions): Map<strin
     },
   });
 
+  // `kubectl auth whoami`.
+  out.set(key(authnGroup, "selfsubjectreviews"), {
+    async create(body, ctx) {
+      const u = ctx.user;
+      const userInfo = {
+        username: u.username,
+        ...(u.uid ? { uid: u.uid } : {}),
+        groups: u.groups,
+        ...(u.extra ? { extra: u.extra } : {}),
+      };
+      return {
+        apiVersion: `${authnGroup}/v1`,
+        kind: "SelfSubjectReview",
+        metadata: { ...body.metadata },
+        status: { userInfo },
+      };
+    },
+  });
+
   out.set(key(authzGroup, "selfsubjectaccessreviews"), {
     async create(body, ctx) {
       const attrs = reviewAttributes("SelfSubjectAccessReview", rec(body.spec), ctx.user);
@@ -203,6 +222,11 @@ export function createVirtualResources(opts: VirtualResourcesOptions): Map<strin
 
   out.set(key("", "serviceaccounts", "token"), {
     async create(body, ctx) {
+      if (!ctx.name || !ctx.namespace) {
+        throw badRequest(
+          "a TokenRequest needs the service account's namespace and name (serviceaccounts/<name>/token)",
+        );
+      }
       const spec = rec(body.spec);
       const expirationSeconds = spec.expirationSeconds === undefined ? 3600 : spec.expirationSeconds;
       const bad = (message: string) =>

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { Resources } from "../api/types.js";
-import { MemoryApi, obj } from "./test-support.js";
+import { obj, pod as podObj, testApi } from "./test-support.js";
 import { ServiceAccountTokens } from "./tokens.js";
 
 const rsaPem = generateKeyPairSync("rsa", { modulusLength: 2048 })
@@ -15,14 +15,10 @@ const ecPem = generateKeyPairSync("ec", { namedCurve: "P-256" })
   .privateKey.export({ type: "pkcs8", format: "pem" })
   .toString();
 
-async function setup(signingKeyPem = rsaPem) {
-  const client = new MemoryApi();
-  await client.create(Resources.namespaces, obj("v1", "Namespace", undefined, "sample"));
+async function setup(t: TestContext, signingKeyPem = rsaPem) {
+  const { client } = await testApi(t, { namespaces: ["sample"] });
   const sa = await client.create(Resources.serviceaccounts, obj("v1", "ServiceAccount", "sample", "sleep"));
-  const pod = await client.create(
-    Resources.pods,
-    obj("v1", "Pod", "sample", "sleep-1", { spec: { serviceAccountName: "sleep" } }),
-  );
+  const pod = await client.create(Resources.pods, podObj("sample", "sleep-1", "sleep"));
   let now = Date.parse("2026-01-01T00:00:00Z");
   const clock = {
     advance: (seconds: number) => {
@@ -42,8 +38,8 @@ for (const [alg, pem] of [
   ["RS256", rsaPem],
   ["ES256", ecPem],
 ] as const) {
-  test(`${alg}: a bound token carries Kubernetes' claims and verifies to the service account's user`, async () => {
-    const { tokens, pod, saRef } = await setup(pem);
+  test(`${alg}: a bound token carries Kubernetes' claims and verifies to the service account's user`, async (t) => {
+    const { tokens, pod, saRef } = await setup(t, pem);
     const issued = tokens.issue({
       namespace: "sample",
       serviceAccount: saRef,
@@ -81,8 +77,8 @@ for (const [alg, pem] of [
   });
 }
 
-test("expired tokens, other audiences, another cluster's key and tampered tokens are refused", async () => {
-  const { tokens, saRef, clock, client } = await setup();
+test("expired tokens, other audiences, another cluster's key and tampered tokens are refused", async (t) => {
+  const { tokens, saRef, clock, client } = await setup(t);
   const issued = tokens.issue({ namespace: "sample", serviceAccount: saRef, expirationSeconds: 600 });
 
   const apiAudience = await tokens.verify(issued.token);
@@ -121,8 +117,8 @@ test("expired tokens, other audiences, another cluster's key and tampered tokens
   });
 });
 
-test("a token dies with its service account, a recreated service account, and its pod", async () => {
-  const { tokens, saRef, client, pod } = await setup();
+test("a token dies with its service account, a recreated service account, and its pod", async (t) => {
+  const { tokens, saRef, client, pod } = await setup(t);
   const bound = tokens.issue({
     namespace: "sample",
     serviceAccount: saRef,
@@ -145,8 +141,8 @@ test("a token dies with its service account, a recreated service account, and it
   assert.match(JSON.stringify(await tokens.verify(plain.token)), /has been recreated/);
 });
 
-test("legacy Secret tokens never expire but need their Secret to hold exactly them", async () => {
-  const { tokens, saRef, client, clock } = await setup();
+test("legacy Secret tokens never expire but need their Secret to hold exactly them", async (t) => {
+  const { tokens, saRef, client, clock } = await setup(t);
   const token = tokens.issueLegacy({ namespace: "sample", serviceAccount: saRef, secretName: "sleep-token" });
   assert.equal(claimsOf(token).exp, undefined);
   assert.equal(claimsOf(token).iss, "kubernetes/serviceaccount");

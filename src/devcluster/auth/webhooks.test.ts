@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import { after, before, test } from "node:test";
+import { after, before, type TestContext, test } from "node:test";
 import { createLogger } from "../../base/index.js";
 import type { AdmissionAttributes } from "../api/plugins.js";
-import { isApiError, type KubeObject, Resources } from "../api/types.js";
+import { type ApiClient, isApiError, type KubeObject, Resources } from "../api/types.js";
 import { adminUser } from "./authenticator.js";
 import { type ClusterPki, createClusterPki } from "./pki.js";
-import { MemoryApi, obj } from "./test-support.js";
+import { obj, testApi } from "./test-support.js";
 import { rulesMatch, type Webhook, WebhookAdmission, webhooksOf } from "./webhooks.js";
 
 /** Every AdmissionReview the test server received, by path. */
@@ -145,8 +145,8 @@ function config(kind: "Mutating" | "Validating", name: string, hooks: HookSpec[]
   });
 }
 
-async function cluster(configs: KubeObject[]) {
-  const client = new MemoryApi();
+async function cluster(t: TestContext, configs: KubeObject[]) {
+  const { client } = await testApi(t);
   await client.create(
     Resources.namespaces,
     obj("v1", "Namespace", undefined, "sample", {
@@ -186,8 +186,8 @@ function pathsCalled(since: number): string[] {
   return received.slice(since).map((r) => r.path);
 }
 
-test("a mutating webhook's JSONPatch is applied, and it gets a full AdmissionReview v1 request", async () => {
-  const client = await cluster([
+test("a mutating webhook's JSONPatch is applied, and it gets a full AdmissionReview v1 request", async (t) => {
+  const client = await cluster(t, [
     config("Mutating", "istio-sidecar-injector", [{ name: "sidecar-injector.istio.io", path: "/inject" }]),
   ]);
   const admission = new WebhookAdmission();
@@ -216,8 +216,8 @@ test("a mutating webhook's JSONPatch is applied, and it gets a full AdmissionRev
   assert.equal(r.timeoutParam, "10s");
 });
 
-test("mutating webhooks run in configuration-name order, each seeing the previous result", async () => {
-  const client = await cluster([
+test("mutating webhooks run in configuration-name order, each seeing the previous result", async (t) => {
+  const client = await cluster(t, [
     config("Mutating", "b-second", [{ name: "second.example.com", path: "/second" }]),
     config("Mutating", "a-first", [{ name: "first.example.com", path: "/inject" }]),
   ]);
@@ -225,8 +225,8 @@ test("mutating webhooks run in configuration-name order, each seeing the previou
   assert.equal(out?.metadata.labels?.second, "yes");
 });
 
-test("a patch that does not apply fails the request with the webhook named", async () => {
-  const client = await cluster([
+test("a patch that does not apply fails the request with the webhook named", async (t) => {
+  const client = await cluster(t, [
     config("Mutating", "broken", [{ name: "broken.example.com", path: "/bad-patch", failurePolicy: "Ignore" }]),
   ]);
   await assert.rejects(new WebhookAdmission().mutate(podCreate("sample"), client), (err: unknown) => {
@@ -239,8 +239,8 @@ test("a patch that does not apply fails the request with the webhook named", asy
   });
 });
 
-test("a validating webhook's denial surfaces as kube-apiserver reports it", async () => {
-  const client = await cluster([
+test("a validating webhook's denial surfaces as kube-apiserver reports it", async (t) => {
+  const client = await cluster(t, [
     config("Validating", "policy", [
       { name: "allow.example.com", path: "/allow" },
       { name: "no-root.example.com", path: "/deny" },
@@ -252,7 +252,7 @@ test("a validating webhook's denial surfaces as kube-apiserver reports it", asyn
     assert.equal(err.status.status, "Failure");
     return true;
   });
-  const bare = await cluster([config("Validating", "bare", [{ name: "bare.example.com", path: "/deny-bare" }])]);
+  const bare = await cluster(t, [config("Validating", "bare", [{ name: "bare.example.com", path: "/deny-bare" }])]);
   await assert.rejects(new WebhookAdmission().validate(podCreate("sample"), bare), (err: unknown) => {
     assert.ok(isApiError(err, 400));
     assert.equal(err.message, 'admission webhook "bare.example.com" denied the request without explanation');
@@ -260,9 +260,9 @@ test("a validating webhook's denial surfaces as kube-apiserver reports it", asyn
   });
 });
 
-test("failurePolicy: Fail turns an unreachable webhook into a 500 naming it; Ignore logs and goes on", async () => {
+test("failurePolicy: Fail turns an unreachable webhook into a 500 naming it; Ignore logs and goes on", async (t) => {
   const url = `https://127.0.0.1:${closedPort}/gone`;
-  const fail = await cluster([config("Validating", "down", [{ name: "down.example.com", url }])]);
+  const fail = await cluster(t, [config("Validating", "down", [{ name: "down.example.com", url }])]);
   await assert.rejects(new WebhookAdmission().validate(podCreate("sample"), fail), (err: unknown) => {
     assert.ok(isApiError(err, 500));
     assert.equal(err.reason, "InternalError");
@@ -276,7 +276,7 @@ test("failurePolicy: Fail turns an unreachable webhook into a 500 naming it; Ign
   });
 
   const lines: string[] = [];
-  const ignore = await cluster([
+  const ignore = await cluster(t, [
     config("Validating", "down", [{ name: "down.example.com", url, failurePolicy: "Ignore" }]),
   ]);
   await new WebhookAdmission({ log: createLogger({ write: (l) => lines.push(l) }) }).validate(
@@ -287,8 +287,8 @@ test("failurePolicy: Fail turns an unreachable webhook into a 500 naming it; Ign
   assert.match(lines[0] ?? "", /warn .*failurePolicy Ignore.* webhook=down\.example\.com/);
 });
 
-test("a webhook slower than timeoutSeconds fails the call", async () => {
-  const client = await cluster([
+test("a webhook slower than timeoutSeconds fails the call", async (t) => {
+  const client = await cluster(t, [
     config("Validating", "slow", [{ name: "slow.example.com", path: "/hang", timeoutSeconds: 1 }]),
   ]);
   const started = Date.now();
@@ -302,8 +302,8 @@ test("a webhook slower than timeoutSeconds fails the call", async () => {
   assert.ok(took >= 900 && took < 8000, `took ${took} ms`);
 });
 
-test("namespaceSelector matches the object's namespace labels; objectSelector the object's labels", async () => {
-  const client = await cluster([
+test("namespaceSelector matches the object's namespace labels; objectSelector the object's labels", async (t) => {
+  const client = await cluster(t, [
     config("Mutating", "istio-sidecar-injector", [
       {
         name: "namespace.sidecar-injector.istio.io",
@@ -326,7 +326,7 @@ test("namespaceSelector matches the object's namespace labels; objectSelector th
   await admission.mutate(podCreate("sample", { "sidecar.istio.io/inject": "false" }), client);
   assert.deepEqual(pathsCalled(since), [], "pod opted out");
 
-  const nsHook = await cluster([
+  const nsHook = await cluster(t, [
     config("Validating", "ns", [
       {
         name: "ns.example.com",
@@ -350,8 +350,8 @@ test("namespaceSelector matches the object's namespace labels; objectSelector th
   assert.deepEqual(pathsCalled(since), ["/allow"], "a new Namespace is matched on its own labels");
 });
 
-test("the webhook's certificate must verify against its caBundle", async () => {
-  const client = await cluster([
+test("the webhook's certificate must verify against its caBundle", async (t) => {
+  const client = await cluster(t, [
     config("Validating", "stranger", [{ name: "stranger.example.com", path: "/allow", ca: otherPki.caCertPem }]),
   ]);
   await assert.rejects(new WebhookAdmission().validate(podCreate("sample"), client), (err: unknown) => {
@@ -364,9 +364,9 @@ test("the webhook's certificate must verify against its caBundle", async () => {
   });
 });
 
-test("a Service reference dials the ClusterIP (or the resolveService hook) and checks the Service's DNS name", async () => {
+test("a Service reference dials the ClusterIP (or the resolveService hook) and checks the Service's DNS name", async (t) => {
   const hook = config("Mutating", "svc", [{ name: "svc.example.com", service: true, path: "/inject" }]);
-  const viaHook = await cluster([hook]);
+  const viaHook = await cluster(t, [hook]);
   const dialled: string[] = [];
   const admission = new WebhookAdmission({
     resolveService: (ns, name, p) => {
@@ -378,65 +378,71 @@ test("a Service reference dials the ClusterIP (or the resolveService hook) and c
   assert.equal(out?.metadata.annotations?.["sidecar.istio.io/status"], "injected");
   assert.deepEqual(dialled, ["webhooks/hook:443"]);
 
-  // Default resolution: the Service's ClusterIP and port (here loopback stands in for a ClusterIP).
-  const viaService = await cluster([
-    {
-      ...hook,
-      webhooks: (hook.webhooks as Record<string, unknown>[]).map((w) => ({
-        ...w,
-        clientConfig: {
-          ...(w.clientConfig as object),
-          service: { namespace: "webhooks", name: "hook", port, path: "/inject" },
-        },
-      })),
-    },
-  ]);
-  await viaService.create(
+  // Default resolution: the Service's ClusterIP and port. Nothing routes the allocated ClusterIP
+  // in a unit test, so reads of Services see loopback in its place (what the node does for real).
+  const withPort = (svcName: string): KubeObject => ({
+    ...hook,
+    webhooks: (hook.webhooks as Record<string, unknown>[]).map((w) => ({
+      ...w,
+      clientConfig: {
+        ...(w.clientConfig as object),
+        service: { namespace: "webhooks", name: svcName, port, path: "/inject" },
+      },
+    })),
+  });
+  const real = await cluster(t, [withPort("hook")]);
+  await real.create(Resources.namespaces, obj("v1", "Namespace", undefined, "webhooks"));
+  const svc = await real.create(
     Resources.services,
-    obj("v1", "Service", "webhooks", "hook", {
-      spec: { clusterIP: "127.0.0.1", ports: [{ port, targetPort: 15017 }] },
-    }),
+    obj("v1", "Service", "webhooks", "hook", { spec: { ports: [{ port, targetPort: 15017 }] } }),
   );
+  assert.match(String((svc.spec as { clusterIP: string }).clusterIP), /^10\.201\.250\./);
+  const viaService = loopbackClusterIps(real);
   const out2 = await new WebhookAdmission().mutate(podCreate("sample"), viaService);
   assert.equal(out2?.metadata.annotations?.["sidecar.istio.io/status"], "injected");
 
   // The certificate names hook.webhooks.svc; a Service with another name must not pass with it.
-  const misnamed = await cluster([
-    {
-      ...hook,
-      webhooks: (hook.webhooks as Record<string, unknown>[]).map((w) => ({
-        ...w,
-        clientConfig: {
-          ...(w.clientConfig as object),
-          service: { namespace: "webhooks", name: "impostor", port, path: "/inject" },
-        },
-      })),
-    },
-  ]);
-  await misnamed.create(
-    Resources.services,
-    obj("v1", "Service", "webhooks", "impostor", { spec: { clusterIP: "127.0.0.1", ports: [{ port }] } }),
-  );
+  await real.create(Resources.services, obj("v1", "Service", "webhooks", "impostor", { spec: { ports: [{ port }] } }));
+  await real.update(Resources.mutatingwebhookconfigurations, {
+    ...withPort("impostor"),
+    metadata: (await real.get(Resources.mutatingwebhookconfigurations, undefined, "svc")).metadata,
+  });
   await assert.rejects(
-    new WebhookAdmission().mutate(podCreate("sample"), misnamed),
+    new WebhookAdmission().mutate(podCreate("sample"), viaService),
     /impostor\.webhooks\.svc.*(not in the cert|altnames)/i,
   );
 
-  await viaService.delete(Resources.services, "webhooks", "hook");
+  await real.delete(Resources.services, "webhooks", "impostor");
   await assert.rejects(
     new WebhookAdmission().mutate(podCreate("sample"), viaService),
-    /service "webhooks\/hook" not found/,
+    /failed calling webhook "svc\.example\.com": failed to call webhook: Post "https:\/\/impostor\.webhooks\.svc:\d+\/inject": service "webhooks\/impostor" not found/,
   );
 });
 
-test("a bad response, dry run with side effects, and unsupported review versions", async () => {
-  const wrongUid = await cluster([config("Validating", "liar", [{ name: "liar.example.com", path: "/wrong-uid" }])]);
+/** Delegates to `client`, but Services read back with 127.0.0.1 as their ClusterIP. */
+function loopbackClusterIps(client: ApiClient): ApiClient {
+  return {
+    get: async (ref, ns, name) => {
+      const o = await client.get(ref, ns, name);
+      return ref === Resources.services ? { ...o, spec: { ...(o.spec as object), clusterIP: "127.0.0.1" } } : o;
+    },
+    list: (ref, opts) => client.list(ref, opts),
+    watch: (ref, opts, signal) => client.watch(ref, opts, signal),
+    create: (ref, o, opts) => client.create(ref, o, opts),
+    update: (ref, o, opts) => client.update(ref, o, opts),
+    patch: (ref, ns, name, type, patch, opts) => client.patch(ref, ns, name, type, patch, opts),
+    delete: (ref, ns, name, opts) => client.delete(ref, ns, name, opts),
+  };
+}
+
+test("a bad response, dry run with side effects, and unsupported review versions", async (t) => {
+  const wrongUid = await cluster(t, [config("Validating", "liar", [{ name: "liar.example.com", path: "/wrong-uid" }])]);
   await assert.rejects(
     new WebhookAdmission().validate(podCreate("sample"), wrongUid),
     /received invalid webhook response: expected response\.uid=/,
   );
 
-  const sideEffects = await cluster([
+  const sideEffects = await cluster(t, [
     config("Validating", "fx", [{ name: "fx.example.com", path: "/allow", sideEffects: "Some" }]),
   ]);
   await assert.rejects(new WebhookAdmission().validate(podCreate("sample", {}, true), sideEffects), (err: unknown) => {
@@ -444,7 +450,7 @@ test("a bad response, dry run with side effects, and unsupported review versions
   });
   await new WebhookAdmission().validate(podCreate("sample", {}, false), sideEffects);
 
-  const v1beta1 = await cluster([
+  const v1beta1 = await cluster(t, [
     config("Validating", "old", [{ name: "old.example.com", path: "/allow", admissionReviewVersions: ["v1beta1"] }]),
   ]);
   await assert.rejects(
@@ -453,8 +459,8 @@ test("a bad response, dry run with side effects, and unsupported review versions
   );
 });
 
-test("webhook configurations themselves are never sent to webhooks", async () => {
-  const client = await cluster([
+test("webhook configurations themselves are never sent to webhooks", async (t) => {
+  const client = await cluster(t, [
     config("Validating", "everything", [
       {
         name: "deny-all.example.com",
