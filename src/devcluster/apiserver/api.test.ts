@@ -6,7 +6,7 @@ import { silentLogger } from "../../base/index.js";
 import type { Admission, AdmissionAttributes, VirtualResource } from "../api/plugins.js";
 import { virtualResourceKey } from "../api/plugins.js";
 import { ApiError, type KubeObject, type ResourceRef, Resources, type StatusBody } from "../api/types.js";
-import { LocalApi, type LocalApiOptions } from "./index.js";
+import { LocalApi, type LocalApiOptions, recordEvent } from "./index.js";
 
 const samples = join(import.meta.dirname, "../../../../shared/reference/kube-api-samples");
 const sample = (name: string): StatusBody | undefined => {
@@ -851,5 +851,48 @@ describe("more semantics", () => {
       parsed.items,
     );
     assert.equal(raw.resourceVersion, parsed.resourceVersion);
+  });
+
+  it("drops unknown fields of built-in kinds unless strict validation refuses them", async (t) => {
+    const { c } = await withNamespace(t);
+    const out = await c.create(Resources.configmaps, {
+      ...cm("x"),
+      spec: { a: 1 },
+      metadata: { name: "x", namespace: "sample", bogus: 1 } as KubeObject["metadata"],
+    });
+    assert.equal((out as Record<string, unknown>).spec, undefined);
+    assert.equal((out.metadata as Record<string, unknown>).bogus, undefined);
+    const patched = await c.patch(Resources.configmaps, "sample", "x", "application/merge-patch+json", {
+      extra: true,
+      data: { b: "2" },
+    });
+    assert.equal((patched as Record<string, unknown>).extra, undefined);
+    assert.deepEqual(patched.data, { a: "1", b: "2" });
+    const strict = await rejection(
+      c.patch(
+        Resources.configmaps,
+        "sample",
+        "x",
+        "application/merge-patch+json",
+        { extra: true },
+        { fieldValidation: "Strict" },
+      ),
+    );
+    assert.equal(strict.code, 400);
+  });
+
+  it("recordEvent creates an Event that field selectors on involvedObject find", async (t) => {
+    const { c } = await withNamespace(t);
+    const svc = await c.create(Resources.services, service("hw"));
+    const ev = await recordEvent(c, svc, { type: "Normal", reason: "Tested", message: "hello", component: "test" });
+    assert.match(ev.metadata.name ?? "", /^hw\.[0-9a-f]+$/);
+    const found = await c.list(Resources.events, {
+      namespace: "sample",
+      fieldSelector: `involvedObject.name=hw,involvedObject.namespace=sample,involvedObject.kind=Service,involvedObject.uid=${svc.metadata.uid}`,
+    });
+    assert.deepEqual(
+      found.items.map((e) => e.reason),
+      ["Tested"],
+    );
   });
 });

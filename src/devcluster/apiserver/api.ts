@@ -39,7 +39,7 @@ import { ClusterIpAllocator, NodePortAllocator } from "./ipalloc.js";
 import { canonicalOrder, copy, generateName, isRecord, jsonEqual, newUid, specJson, timestamp } from "./meta.js";
 import { type Json, jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import { type CrdSpec, type ResourceInfo, type ResourceRegistry, apiVersionOf } from "./registry.js";
-import { checkFields } from "./schema.js";
+import { checkFields, pruneFields } from "./schema.js";
 import { type LabelSelector, parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { type Entry, PreconditionFailed, type Store } from "./store.js";
 import { validateObject } from "./validation.js";
@@ -240,7 +240,9 @@ export class Engine {
         coll: collOf(info),
         ...(info.namespaced && opts.namespace ? { namespace: opts.namespace } : {}),
         matches: match,
-        ...(info.crd !== undefined ? { apiVersion: apiVersionOf(info.group, info.version) } : {}),
+        kind: info.kind,
+        apiVersion: apiVersionOf(info.group, info.version),
+        rewriteApiVersion: info.crd !== undefined,
       },
       from,
       { bookmarks: opts.allowWatchBookmarks === true, signal },
@@ -305,6 +307,7 @@ export class Engine {
       const mutated = await adm.mutate(attrs(current), this.client(internalUser));
       if (mutated) {
         current = mutated;
+        pruneFields(info, current);
         applyDefaults(info, current, ctx, undefined);
       }
     }
@@ -412,6 +415,7 @@ export class Engine {
         );
       }
       if (mode === "Warn") for (const f of unknown) opts.onWarning?.(`unknown field "${f}"`);
+      pruneFields(info, obj);
     }
     return obj;
   }
@@ -623,6 +627,7 @@ export class Engine {
         const mutated = await adm.mutate(attrs(next), this.client(internalUser));
         if (mutated) {
           next = mutated;
+          pruneFields(info, next);
           applyDefaults(info, next, ctx, old);
         }
       }
@@ -735,6 +740,7 @@ export class Engine {
         if (unknown.length > 0 && opts.fieldValidation === "Warn") {
           for (const f of unknown) opts.onWarning?.(`unknown field "${f}"`);
         }
+        if (unknown.length > 0) pruneFields(info, patched);
       }
       if (patched.metadata.name !== undefined && patched.metadata.name !== name) {
         throw badRequest(
@@ -845,10 +851,12 @@ export class Engine {
           await durable;
           return this.#out(info, entry);
         }
-        const { entry, durable } = this.store.commit(collOf(info), ns, name, undefined, old.metadata.resourceVersion);
+        const { durable } = this.store.commit(collOf(info), ns, name, undefined, old.metadata.resourceVersion);
         await durable;
         this.#afterWrite(info, undefined, old);
-        return this.#out(info, entry);
+        // As kube-apiserver answers: the object as it was last stored (the DELETED event carries the new resourceVersion).
+        if (info.crd !== undefined) old.apiVersion = apiVersionOf(info.group, info.version);
+        return old;
       } catch (err) {
         if (!(err instanceof PreconditionFailed)) throw err;
         if (err.why === "missing") throw notFound(info.group, info.resource, name);

@@ -12,7 +12,12 @@
  * await api.close();
  * ```
  * Clients returned are `LocalApiClient`: the shared ApiClient contract plus deleteCollection,
- * getSubresource (status/scale), fieldValidation ("Strict" | "Warn" | "Ignore") and onWarning.
+ * getSubresource (status/scale), listJson (items as stored JSON text), and write options
+ * fieldValidation ("Strict" | "Warn" | "Ignore", unknown fields are dropped in every mode) and onWarning.
+ * Subresources on writes: "status", "scale" (autoscaling/v1 Scale), "finalize" (namespaces),
+ * "binding" (pods, create), "token" and virtual resources (routed to `virtualResources`).
+ * Events: `recordEvent(client, regarding, { type, reason, message, component })`.
+ * The composition root calls `ensureKubernetesService({ ip, port })` once the HTTPS server listens.
  * Namespaces: delete sets deletionTimestamp, status.phase Terminating and keeps spec.finalizers
  * ["kubernetes"]; the namespace controller empties the namespace, then updates the `finalize`
  * subresource with spec.finalizers [] (client.update(Resources.namespaces, ns, { subresource: "finalize" })),
@@ -31,11 +36,12 @@ export type { EngineWriteOptions, LocalApiClient } from "./api.js";
 export { internalUser, selectorString } from "./api.js";
 export type { ResourceInfo } from "./registry.js";
 export { ResourceRegistry, apiVersionOf } from "./registry.js";
-export { checkFields, kubeTypes, modelOf, openApiSchemas, patchMeta, rootModels } from "./schema.js";
+export { checkFields, kubeTypes, modelOf, openApiSchemas, patchMeta, pruneFields, rootModels } from "./schema.js";
 export type { KubeTypeTable } from "./schema.js";
 export { parseFieldSelector, parseLabelSelector, matchLabelSelector } from "./selectors.js";
 export type { LabelSelector } from "./selectors.js";
 export * as statusErrors from "./errors.js";
+export { type EventRecord, newEvent, recordEvent } from "./events.js";
 
 export interface LocalApiOptions {
   /** Folder for the object log and snapshot; undefined keeps everything in memory. */

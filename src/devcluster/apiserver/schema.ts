@@ -78,15 +78,21 @@ export function checkFields(info: Pick<ResourceInfo, "group" | "kind" | "crd">, 
   return out;
 }
 
-function walk(type: string, value: unknown, path: string, out: string[]): void {
+/** Removes the fields `checkFields` reports, as decoding into Kubernetes' types drops them. */
+export function pruneFields(info: Pick<ResourceInfo, "group" | "kind" | "crd">, obj: KubeObject): void {
+  const model = modelOf(info);
+  if (model) walk(model, obj, "", [], true);
+}
+
+function walk(type: string, value: unknown, path: string, out: string[], prune = false): void {
   if (value === null || value === undefined) return;
   const et = elementType(type);
   if (et.kind === "array") {
-    if (Array.isArray(value)) for (const [i, v] of value.entries()) walk(et.inner, v, `${path}[${i}]`, out);
+    if (Array.isArray(value)) for (const [i, v] of value.entries()) walk(et.inner, v, `${path}[${i}]`, out, prune);
     return;
   }
   if (et.kind === "map") {
-    if (isRecord(value)) for (const [k, v] of Object.entries(value)) walk(et.inner, v, `${path}[${k}]`, out);
+    if (isRecord(value)) for (const [k, v] of Object.entries(value)) walk(et.inner, v, `${path}[${k}]`, out, prune);
     return;
   }
   const fields = kubeTypes[type];
@@ -94,8 +100,10 @@ function walk(type: string, value: unknown, path: string, out: string[]): void {
   for (const [k, v] of Object.entries(value)) {
     const ft = fields[k];
     const p = path ? `${path}.${k}` : k;
-    if (ft === undefined) out.push(p);
-    else walk(ft, v, p, out);
+    if (ft === undefined) {
+      out.push(p);
+      if (prune) delete value[k];
+    } else walk(ft, v, p, out, prune);
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "../../base/index.js";
 import type { KubeObject, WatchEvent } from "../api/types.js";
-import { expired } from "./errors.js";
+import { expired, internalError } from "./errors.js";
 import type { Wal } from "./wal.js";
 
 /** A stored object: frozen by convention (never mutated after commit) with its JSON text. */
@@ -31,8 +31,11 @@ export interface WatchFilter {
   coll: string;
   namespace?: string;
   matches: (obj: KubeObject) => boolean;
-  /** Sets apiVersion on delivered objects (custom resources stored once, served at several versions). */
-  apiVersion?: string;
+  /** Kind and apiVersion of the resource, for BOOKMARK objects (clients decode them as this kind). */
+  kind: string;
+  apiVersion: string;
+  /** Set apiVersion on delivered objects (custom resources are stored once, served at several versions). */
+  rewriteApiVersion?: boolean;
 }
 
 export interface StoreOptions {
@@ -220,10 +223,19 @@ export class Store {
     }
     const slot = { change, durable: false };
     this.#undispatched.push(slot);
-    const durable = this.#wal.append(obj ? { rv, r: coll, k: key, o: obj } : { rv, r: coll, k: key }).then(() => {
-      slot.durable = true;
-      this.#drain();
-    });
+    const durable = this.#wal.append(obj ? { rv, r: coll, k: key, o: obj } : { rv, r: coll, k: key }).then(
+      () => {
+        slot.durable = true;
+        this.#drain();
+      },
+      (err: unknown) => {
+        // The write stays in memory (later writes may build on it) and watchers still hear of it;
+        // the caller learns that it may not survive a restart.
+        slot.durable = true;
+        this.#drain();
+        throw internalError(`the object log could not be written: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
     return { entry, durable };
   }
 
@@ -408,12 +420,12 @@ class Watcher {
     if (q.type === "BOOKMARK") {
       return {
         type: "BOOKMARK",
-        object: { kind: "", apiVersion: f.apiVersion ?? "", metadata: { resourceVersion: String(q.rv ?? 0) } },
+        object: { kind: f.kind, apiVersion: f.apiVersion, metadata: { resourceVersion: String(q.rv ?? 0) } },
       };
     }
     const obj = JSON.parse(q.json ?? "{}") as WatchEvent["object"];
     if (q.rv !== undefined) obj.metadata.resourceVersion = String(q.rv);
-    if (f.apiVersion !== undefined) obj.apiVersion = f.apiVersion;
+    if (f.rewriteApiVersion) obj.apiVersion = f.apiVersion;
     return { type: q.type, object: obj };
   }
 

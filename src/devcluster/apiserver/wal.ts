@@ -47,6 +47,8 @@ export class Wal {
   #flushing: Promise<void> | undefined;
   #records = 0;
   #closed = false;
+  /** Bytes of the log known to hold whole records; a failed append is cut back to this. */
+  #size = 0;
 
   constructor(opts: WalOptions) {
     this.#opts = opts;
@@ -129,7 +131,11 @@ export class Wal {
         await fh.close();
       }
     }
+    const existed = logText !== undefined;
     this.#fh = await open(logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT);
+    this.#size = (await this.#fh.stat()).size;
+    // A new log file must survive a crash as a directory entry too, before anything is acknowledged in it.
+    if (!existed) await syncDir(dir);
     return { rv, objects };
   }
 
@@ -151,10 +157,15 @@ export class Wal {
         try {
           const fh = this.#fh;
           if (!fh) throw new Error("object log is not open");
-          await fh.write(batch.map((p) => p.line).join(""));
+          const text = batch.map((p) => p.line).join("");
+          await fh.write(text);
           await fh.datasync();
+          this.#size += Buffer.byteLength(text);
           this.#records += batch.length;
         } catch (err) {
+          // Cut off a partly written batch, so later records do not follow a torn one.
+          await this.#fh?.truncate(this.#size).catch(() => undefined);
+          this.#opts.log.error("object log write failed; the writes of this batch are refused", { err });
           for (const p of batch) p.fail(err);
           continue;
         }
@@ -201,6 +212,7 @@ export class Wal {
     await this.#fh?.truncate(0);
     await this.#fh?.datasync();
     this.#records = 0;
+    this.#size = 0;
   }
 
   /** Waits for queued records, then closes the file. */
