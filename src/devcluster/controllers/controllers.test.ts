@@ -21,9 +21,10 @@ interface Harness {
   tokens: ServiceAccountTokens;
 }
 
-async function setup(t: TestContext): Promise<Harness> {
+async function setup(t: TestContext, before?: (api: LocalApi) => Promise<void>): Promise<Harness> {
   const api = new LocalApi({ serviceCidr: "10.201.250.0/24", clusterName: "ctl-test", log: silentLogger });
   await api.start();
+  await before?.(api);
   const client = api.client();
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const tokens = new ServiceAccountTokens({
@@ -376,7 +377,9 @@ test("a template change rolls out a new ReplicaSet and scales the old one to 0",
 });
 
 test("EndpointSlice and Endpoints list the selected pods with IPs, ready as the pod says, target ports resolved", async (t) => {
-  const { client } = await setup(t);
+  // The API server's own `kubernetes` Service has no selector: its slice and Endpoints are not ours to touch.
+  const { client } = await setup(t, (api) => api.ensureKubernetesService({ ip: "10.200.0.1", port: 6443 }));
+  const kubernetesSlice = await client.get(Resources.endpointslices, "default", "kubernetes");
   await createNamespace(client, "svc");
   const svc = await client.create(Resources.services, {
     apiVersion: "v1",
@@ -474,6 +477,10 @@ test("EndpointSlice and Endpoints list the selected pods with IPs, ready as the 
   assert.ok(forC, "a slice for hw-c");
   assert.deepEqual((forC.endpoints as Ep[]).length, 1);
   assert.ok((forC.ports as { name: string; port: number }[]).some((p) => p.name === "http" && p.port === 8080));
+
+  const kubernetesNow = await client.get(Resources.endpointslices, "default", "kubernetes");
+  assert.equal(kubernetesNow.metadata.resourceVersion, kubernetesSlice.metadata.resourceVersion);
+  assert.ok((await client.get(Resources.endpoints, "default", "kubernetes")).subsets);
 
   // Deleting the Service takes its slices (garbage collection) and its Endpoints.
   await client.delete(Resources.services, "svc", "helloworld");

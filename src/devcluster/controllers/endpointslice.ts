@@ -267,8 +267,9 @@ export class EndpointSliceController {
     }
     if (!svc || svc.metadata.deletionTimestamp || !svc.spec?.selector || Object.keys(svc.spec.selector).length === 0) {
       // Slices of a gone Service go with garbage collection (they are owned); Endpoints are not, so they go here.
+      // A Service without a selector is someone else's to fill (the API server's `kubernetes`, or a user's
+      // own Endpoints): leave its objects alone, as Kubernetes does.
       if (!svc) await this.#deleteEndpoints(namespace, name);
-      if (svc) for (const s of existing) await this.#deleteSlice(s);
       return;
     }
     const zones = new Map<string, string>();
