@@ -90,6 +90,8 @@ export class ControlPlane {
   #ready = false;
   #serving = false;
   #startError: string | undefined;
+  /** Why the mesh config could not be read yet (the registries start after it). */
+  #meshError: string | undefined;
   #tasks: Promise<unknown>[] = [];
 
   constructor(opts: ControlPlaneOptions) {
@@ -151,7 +153,7 @@ export class ControlPlane {
 
   /** `/debug/clusterz`: the own cluster first (no secret), then every remote cluster and every unusable secret key. */
   clusterz(): ClusterDebugInfo[] {
-    const ownErr = this.#own?.lastError();
+    const ownErr = this.#own?.lastError() ?? this.#meshError;
     return [
       {
         id: this.#opts.env.clusterId,
@@ -272,6 +274,7 @@ export class ControlPlane {
         const cm = (await this.#client.get(ResourceTypes.configmaps, namespace, "istio", signal)) as
           | ConfigMap
           | undefined;
+        this.#meshError = undefined;
         const parsed = parseMeshConfig(cm?.data?.mesh);
         if (parsed.ok) return parsed.value;
         // A broken mesh config is the installer's to fix; run with defaults and say so loudly.
@@ -283,6 +286,7 @@ export class ControlPlane {
       } catch (err) {
         if (signal.aborted) throw err;
         const wait = backoff.next();
+        this.#meshError = `cannot read ConfigMap ${namespace}/istio: ${errorMessage(err)}`;
         this.#log.warn("cannot read ConfigMap istio yet; retrying", {
           namespace,
           server: this.#client.server,
@@ -404,10 +408,10 @@ export class ControlPlane {
     }
     const why: string[] = [];
     if (this.#startError) why.push(this.#startError);
-    if (!this.#own?.hasSynced())
-      why.push(
-        `own cluster ${this.#opts.env.clusterId} not synced${this.#own?.lastError() ? `: ${this.#own.lastError()}` : ""}`,
-      );
+    if (!this.#own?.hasSynced()) {
+      const err = this.#own?.lastError() ?? this.#meshError;
+      why.push(`own cluster ${this.#opts.env.clusterId} not synced${err ? `: ${err}` : ""}`);
+    }
     for (const r of this.#secrets?.debugInfo() ?? [])
       if (r.syncStatus === "syncing") why.push(`remote cluster ${r.id} syncing`);
     res.writeHead(503, { "Content-Type": "text/plain" }).end(`not ready: ${why.join("; ") || "starting"}\n`);

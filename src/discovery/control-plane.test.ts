@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import { describe, it } from "node:test";
+import { KubeConfig } from "@kubernetes/client-node";
+import { silentLogger, waitFor } from "../base/index.js";
+import type { Clock } from "../registry/index.js";
+import { FakeApiServer } from "../../test/support/fake-apiserver.js";
+import { ControlPlane } from "./control-plane.js";
+
+const get = (port: number | undefined, path: string) =>
+  new Promise<{ status: number; text: string }>((resolve, reject) => {
+    http
+      .get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      })
+      .on("error", reject);
+  });
+
+class ManualClock implements Clock {
+  readonly timers: { fn: () => void; ms: number }[] = [];
+  setTimeout(fn: () => void, ms: number) {
+    const t = { fn, ms };
+    this.timers.push(t);
+    return () => {
+      this.timers.splice(this.timers.indexOf(t), 1);
+    };
+  }
+}
+
+const unreachableKubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{name: c2, cluster: {server: "https://127.0.0.1:1", certificate-authority-data: ${Buffer.from("x").toString("base64")}}}]
+users: [{name: c2, user: {token: abc}}]
+contexts: [{name: c2, context: {cluster: c2, user: c2}}]
+current-context: c2
+`;
+
+describe("ControlPlane start-up", () => {
+  it("opens xDS only once its own cluster has synced, and a remote that never syncs holds readiness only until its timeout", async (t) => {
+    const own = new FakeApiServer();
+    own.token = "right";
+    await own.start();
+    own.put("namespaces", { metadata: { name: "istio-system" } });
+    own.put("secrets", {
+      metadata: {
+        name: "istio-remote-secret-cluster2",
+        namespace: "istio-system",
+        labels: { "istio/multiCluster": "true" },
+      },
+      data: { cluster2: Buffer.from(unreachableKubeconfig).toString("base64") },
+    });
+    const kc = new KubeConfig();
+    kc.loadFromString(own.kubeconfig("own", "wrong"));
+    const clock = new ManualClock();
+    const cp = new ControlPlane({
+      env: {
+        clusterId: "cluster1",
+        namespace: "istio-system",
+        podName: "",
+        remoteClusterTimeoutMs: 30_000,
+        insecureKubeconfigOptions: new Set(),
+        network: "network1",
+        debounceAfterMs: 100,
+        debounceMaxMs: 10_000,
+      },
+      kubeConfig: kc,
+      log: silentLogger,
+      monitoringAddr: "127.0.0.1:0",
+      grpcAddr: "127.0.0.1:0",
+      secureGrpcAddr: "",
+      ca: false,
+      clock,
+    });
+    t.after(async () => {
+      await cp.close(100);
+      await own.stop();
+    });
+    await cp.start();
+    const port = cp.ports.monitoring;
+
+    // The own API server refuses the token: not synced, not ready, no xDS port, and /ready says why.
+    const notReady = await waitFor("the 401 in /ready", async () => {
+      const r = await get(port, "/ready");
+      return r.status === 503 && /own cluster cluster1 not synced: .*401/.test(r.text) ? r : undefined;
+    });
+    assert.match(notReady.text, /not ready/);
+    assert.equal(cp.ports.grpc, undefined);
+    assert.match(
+      JSON.stringify(JSON.parse((await get(port, "/debug/clusterz")).text)[0]),
+      /"syncStatus":"syncing".*401/,
+    );
+
+    // The token is accepted from now on: the own cluster syncs and xDS opens.
+    own.token = undefined;
+    await cp.whenServing();
+    assert.ok((cp.ports.grpc ?? 0) > 0);
+
+    // cluster2's API server cannot be reached: still syncing, so not ready...
+    await waitFor("cluster2 registered", () => clock.timers.length === 1);
+    assert.equal(clock.timers[0]?.ms, 30_000);
+    const r = await get(port, "/ready");
+    assert.equal(r.status, 503);
+    assert.match(r.text, /remote cluster cluster2 syncing/);
+
+    // ...until PILOT_REMOTE_CLUSTER_TIMEOUT passes.
+    clock.timers[0]?.fn();
+    assert.equal((await get(port, "/ready")).status, 200);
+    const row = JSON.parse((await get(port, "/debug/clusterz")).text)[1];
+    assert.equal(row.id, "cluster2");
+    assert.equal(row.secretName, "istio-system/istio-remote-secret-cluster2");
+    assert.equal(row.syncStatus, "timeout");
+    const metrics = (await get(port, "/metrics")).text;
+    assert.match(metrics, /remote_cluster_sync_timeouts_total\{cluster="cluster2"\} 1/);
+    assert.match(
+      metrics,
+      /istiod_remote_cluster_sync_status\{cluster="cluster2",cluster_type="remote",status="timeout"\} 1/,
+    );
+    assert.match(metrics, /isthmus_discovery_ready 1/);
+  });
+
+  it("refuses an unusable monitoring address with the flag's name", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromString(unreachableKubeconfig);
+    const cp = new ControlPlane({
+      env: {
+        clusterId: "c",
+        namespace: "istio-system",
+        podName: "",
+        remoteClusterTimeoutMs: 0,
+        insecureKubeconfigOptions: new Set(),
+        network: "",
+        debounceAfterMs: 100,
+        debounceMaxMs: 100,
+      },
+      kubeConfig: kc,
+      log: silentLogger,
+      monitoringAddr: "15014",
+      ca: false,
+    });
+    await assert.rejects(cp.start(), /--monitoringAddr "15014": expected host:port or :port/);
+    await cp.close();
+  });
+});
