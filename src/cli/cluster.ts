@@ -205,7 +205,6 @@ async function start(name: string, opts: { kubeconfig?: string }): Promise<void>
   const { checkPrivileges } = await import("../devcluster/cluster/index.js");
   const missing = checkPrivileges();
   if (missing) throw new UserError(missing);
-  await sweepCluster(home, name);
   await startDaemon(home, name);
   mergeIntoKubeconfig(kubeconfigPath(opts.kubeconfig, process.env), accessOf(dir, name));
   process.stdout.write(`Started cluster "${name}".\n`);
