@@ -57,6 +57,15 @@ export interface EngineWriteOptions extends WriteOptions {
   onWarning?: (message: string) => void;
 }
 
+/** Watch options beyond the shared contract. */
+export interface EngineWatchOptions extends WatchOptions {
+  /**
+   * Watch-list: send the current state as ADDED, then a BOOKMARK annotated
+   * `k8s.io/initial-events-end: "true"`, then live events (resourceVersion is then a lower bound only).
+   */
+  sendInitialEvents?: boolean;
+}
+
 export interface EngineOptions {
   store: Store;
   registry: ResourceRegistry;
@@ -195,6 +204,7 @@ export class Engine {
       if (!/^\d+$/.test(opts.resourceVersion)) {
         throw badRequest(`invalid resourceVersion ${JSON.stringify(opts.resourceVersion)}: expected a number`);
       }
+      if (Number(opts.resourceVersion) > rv) throw tooLargeResourceVersion(opts.resourceVersion, rv);
     }
     const entries: Entry[] = [];
     let lastKey = "";
@@ -218,7 +228,7 @@ export class Engine {
     return (o) => labels(o) && fields(o);
   }
 
-  watch(ref: ResourceRef, opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
+  watch(ref: ResourceRef, opts: EngineWatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
     let info: ResourceInfo;
     let match: (o: KubeObject) => boolean;
     let from: number | undefined;
@@ -229,7 +239,7 @@ export class Engine {
       if (rv !== "" && rv !== "0" && !/^\d+$/.test(rv)) {
         throw badRequest(`invalid resourceVersion ${JSON.stringify(rv)}: expected a number`);
       }
-      from = rv === "" || rv === "0" ? undefined : Number(rv);
+      from = rv === "" || rv === "0" || opts.sendInitialEvents === true ? undefined : Number(rv);
     } catch (err) {
       return {
         [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
@@ -245,7 +255,7 @@ export class Engine {
         rewriteApiVersion: info.crd !== undefined,
       },
       from,
-      { bookmarks: opts.allowWatchBookmarks === true, signal },
+      { bookmarks: opts.allowWatchBookmarks === true, signal, initialEventsEnd: opts.sendInitialEvents === true },
     );
   }
 
@@ -966,6 +976,23 @@ function serviceNodePorts(svc: KubeObject): number[] {
   return ports.map((p) => p.nodePort).filter((n): n is number => typeof n === "number" && n > 0);
 }
 
+/** 504 for a list at a resourceVersion this store has not reached, as kube-apiserver answers it. */
+function tooLargeResourceVersion(requested: string, current: number): ApiError {
+  return new ApiError({
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: `Timeout: Too large resource version: ${requested}, current: ${current}`,
+    reason: "Timeout",
+    details: {
+      causes: [{ reason: "ResourceVersionTooLarge", message: `Too large resource version` }],
+      retryAfterSeconds: 1,
+    },
+    code: 504,
+  });
+}
+
 function internalStatus(message: string): ApiError["status"] {
   return {
     kind: "Status",
@@ -1022,6 +1049,7 @@ function toScale(info: ResourceInfo, obj: KubeObject): KubeObject {
  */
 export interface LocalApiClient extends ApiClient {
   readonly user: UserInfo;
+  watch(ref: ResourceRef, opts: EngineWatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent>;
   getSubresource(
     ref: ResourceRef,
     namespace: string | undefined,
@@ -1079,7 +1107,7 @@ class EngineClient implements LocalApiClient {
   ): Promise<{ items: string[]; resourceVersion: string; continue?: string }> {
     return this.#e.listJson(ref, opts);
   }
-  watch(ref: ResourceRef, opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
+  watch(ref: ResourceRef, opts: EngineWatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
     return this.#e.watch(ref, opts, signal);
   }
   create(ref: ResourceRef, obj: KubeObject, opts: EngineWriteOptions = {}): Promise<KubeObject> {

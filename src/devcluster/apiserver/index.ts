@@ -32,7 +32,7 @@ import { ResourceRegistry } from "./registry.js";
 import { Store } from "./store.js";
 import { Wal } from "./wal.js";
 
-export type { EngineWriteOptions, LocalApiClient } from "./api.js";
+export type { EngineWatchOptions, EngineWriteOptions, LocalApiClient } from "./api.js";
 export { internalUser, selectorString } from "./api.js";
 export type { ResourceInfo } from "./registry.js";
 export { ResourceRegistry, apiVersionOf } from "./registry.js";

@@ -281,7 +281,7 @@ export class Store {
   watch(
     filter: WatchFilter,
     fromRv: number | undefined,
-    opts: { bookmarks: boolean; signal: AbortSignal },
+    opts: { bookmarks: boolean; signal: AbortSignal; initialEventsEnd?: boolean },
   ): AsyncIterable<WatchEvent> {
     const w = new Watcher(filter, this, opts.bookmarks, this.#opts.watcherQueueLimit ?? 10_000);
     if (fromRv === undefined) {
@@ -289,6 +289,8 @@ export class Store {
         if (filter.matches(e.obj)) w.push("ADDED", e.json, undefined, true);
       }
       w.fromRv = this.#rv;
+      // Watch-list (sendInitialEvents): a bookmark annotated k8s.io/initial-events-end closes the initial state.
+      if (opts.initialEventsEnd) w.pushInitialEventsEnd(this.#rv);
     } else if (fromRv < this.#compactedRv) {
       w.fail(expired(`too old resource version: ${fromRv} (${this.#compactedRv + 1})`));
       return w.iterable(opts.signal);
@@ -328,7 +330,13 @@ export class Store {
   }
 }
 
-type Queued = { type: WatchEvent["type"]; json?: string; rv?: number; error?: WatchEvent["object"] };
+type Queued = {
+  type: WatchEvent["type"];
+  json?: string;
+  rv?: number;
+  error?: WatchEvent["object"];
+  initialEnd?: boolean;
+};
 
 /** One watch: filters changes into a bounded queue that its consumer drains. */
 class Watcher {
@@ -362,6 +370,10 @@ class Watcher {
     const before = ch.prev !== undefined && inNs(ch.prev.obj) && f.matches(ch.prev.obj);
     if (now) this.push(before ? "MODIFIED" : "ADDED", ch.entry.json);
     else if (before && ch.prev) this.push("DELETED", ch.prev.json, ch.rv);
+  }
+
+  pushInitialEventsEnd(rv: number): void {
+    this.#queue.push({ type: "BOOKMARK", rv, initialEnd: true });
   }
 
   /** Queues an event; `initial` (the synthetic ADDED of a watch from "0") is exempt from the limit. */
@@ -420,7 +432,13 @@ class Watcher {
     if (q.type === "BOOKMARK") {
       return {
         type: "BOOKMARK",
-        object: { kind: f.kind, apiVersion: f.apiVersion, metadata: { resourceVersion: String(q.rv ?? 0) } },
+        object: {
+          kind: f.kind,
+          apiVersion: f.apiVersion,
+          metadata: q.initialEnd
+            ? { resourceVersion: String(q.rv ?? 0), annotations: { "k8s.io/initial-events-end": "true" } }
+            : { resourceVersion: String(q.rv ?? 0) },
+        },
       };
     }
     const obj = JSON.parse(q.json ?? "{}") as WatchEvent["object"];

@@ -215,4 +215,37 @@ describe("watch", () => {
       assert.ok(rvs.every((v, j) => j === 0 || v > (rvs[j - 1] ?? 0)));
     }
   });
+
+  it("watch-list: initial state, a bookmark marking its end, then live events", async (t) => {
+    const { api, c } = await newApi(t);
+    await c.create(Resources.configmaps, cm("a"));
+    const rv = api.resourceVersion;
+    const { it } = open(t, api, {
+      namespace: "sample",
+      sendInitialEvents: true,
+      allowWatchBookmarks: true,
+      resourceVersion: "",
+    });
+    const first = await take(it, 2);
+    assert.deepEqual(summary(first), ["ADDED a", "BOOKMARK "]);
+    assert.deepEqual(first[1]?.object.metadata, {
+      resourceVersion: rv,
+      annotations: { "k8s.io/initial-events-end": "true" },
+    });
+    await c.create(Resources.configmaps, cm("b"));
+    assert.deepEqual(summary(await take(it, 1)), ["ADDED b"]);
+  });
+});
+
+describe("list resourceVersion", () => {
+  it("a resourceVersion the store has not reached is a 504 Timeout", async (t) => {
+    const { api, c } = await newApi(t);
+    const ahead = String(Number(api.resourceVersion) + 100);
+    await assert.rejects(
+      c.list(Resources.configmaps, { resourceVersion: ahead }),
+      (e: { code?: number; reason?: string }) => e.code === 504 && e.reason === "Timeout",
+    );
+    const ok = await c.list(Resources.configmaps, { resourceVersion: api.resourceVersion });
+    assert.equal(ok.resourceVersion, api.resourceVersion);
+  });
 });
