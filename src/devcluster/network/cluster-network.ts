@@ -279,6 +279,17 @@ export class PodNetworks {
   readonly net: ClusterNetwork;
   readonly #inUse = new Set<number>();
   #next = 2;
+  /**
+   * Namespace and link changes take the kernel's rtnl lock and wait for RCU grace periods, so
+   * running them concurrently only makes every pod late; one at a time, the first pods are up first.
+   */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
 
   constructor(net: ClusterNetwork) {
     this.net = net;
@@ -301,14 +312,19 @@ export class PodNetworks {
    * Creates the pod's namespace (`isth-<clusterTag>-<n>`), veth pair on the bridge, address,
    * default route via the gateway, and its resolv.conf/hosts under /etc/netns/<ns>/.
    */
-  async setup(pod: { namespace: string; name: string; hostname?: string; subdomain?: string }): Promise<PodNetwork> {
+  setup(pod: { namespace: string; name: string; hostname?: string; subdomain?: string }): Promise<PodNetwork> {
+    return this.#serial(() => this.#setup(pod));
+  }
+
+  async #setup(pod: { namespace: string; name: string; hostname?: string }): Promise<PodNetwork> {
     const ip = this.#allocate();
     const octet = Number(ip.split(".")[3]);
     const netns = `${netnsPrefix(this.net)}${octet}`;
     const { host, peer } = vethNames(ip);
     try {
-      if ((await listNetns()).includes(netns)) await deleteNetns(netns);
-      await tryRun("ip", ["link", "del", host]);
+      // Leftovers of a crashed run with the same address (normally swept at start-up).
+      if (existsSync(join("/run/netns", netns))) await deleteNetns(netns);
+      if (existsSync(join("/sys/class/net", host))) await tryRun("ip", ["link", "del", host]);
       const etc = join("/etc/netns", netns);
       mkdirSync(etc, { recursive: true });
       writeFileSync(join(etc, "resolv.conf"), resolvConf(this.net, pod.namespace));
@@ -335,15 +351,20 @@ export class PodNetworks {
       );
       return { netns, ip, hostVeth: host };
     } catch (err) {
-      await this.teardown({ netns, ip, hostVeth: host });
+      await this.#teardown({ netns, ip, hostVeth: host });
       throw err;
     }
   }
 
   /** Kills what still runs in the pod's namespace, deletes it and frees the address (idempotent). */
-  async teardown(pod: PodNetwork): Promise<void> {
+  teardown(pod: PodNetwork): Promise<void> {
+    return this.#serial(() => this.#teardown(pod));
+  }
+
+  async #teardown(pod: PodNetwork): Promise<void> {
     await deleteNetns(pod.netns);
-    await tryRun("ip", ["link", "del", pod.hostVeth]);
+    // Deleting the namespace deletes the pair; only a half-made pair is left to remove.
+    if (existsSync(join("/sys/class/net", pod.hostVeth))) await tryRun("ip", ["link", "del", pod.hostVeth]);
     this.#inUse.delete(Number(pod.ip.split(".")[3]));
   }
 

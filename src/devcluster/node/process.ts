@@ -43,7 +43,9 @@ export function privilegeArgs(sc: SecurityContext | undefined): string[] {
 
 /** The shell script run inside the pod's namespaces before exec'ing the program. */
 export function launchScript(spec: Omit<LaunchSpec, "logFile" | "netns" | "env">): string {
-  const lines = ["set -e"];
+  // Private: mounts made later on the host (every new pod's /run/netns entry) must not be copied
+  // into every running container's mount namespace, which makes pod start-up quadratic.
+  const lines = ["set -e", "mount --make-rprivate /"];
   for (const m of spec.mounts) {
     const s = shQuote(m.source);
     const t = shQuote(m.target);
