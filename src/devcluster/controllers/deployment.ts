@@ -321,7 +321,12 @@ export class DeploymentController {
     const dName = d.metadata.name ?? "";
     const owned = this.#replicaSets.list(ns).filter((rs) => isControlledBy(rs, d.metadata.uid));
     const template = d.spec?.template;
-    let newRs = owned.find((rs) => templatesEqualIgnoringHash(rs.spec?.template, template));
+    // Match by template; failing that by hash label, so that defaulting the API server might apply
+    // to a ReplicaSet's copy of the template can never make us create a ReplicaSet per pass.
+    const hash = podTemplateHash(template ?? {}, d.status?.collisionCount);
+    let newRs =
+      owned.find((rs) => templatesEqualIgnoringHash(rs.spec?.template, template)) ??
+      owned.find((rs) => rs.metadata.labels?.[podTemplateHashLabel] === hash);
     const oldRss = owned.filter((rs) => rs !== newRs);
     const maxOldRevision = oldRss.reduce((n, rs) => Math.max(n, revisionOf(rs)), 0);
     const want = d.spec?.replicas ?? 1;
@@ -412,7 +417,8 @@ export class DeploymentController {
       )) as ReplicaSet;
       if (
         isControlledBy(existing, d.metadata.uid) &&
-        templatesEqualIgnoringHash(existing.spec?.template, d.spec?.template)
+        (templatesEqualIgnoringHash(existing.spec?.template, d.spec?.template) ||
+          existing.metadata.labels?.[podTemplateHashLabel] === hash)
       ) {
         return existing;
       }
