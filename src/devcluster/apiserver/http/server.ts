@@ -34,6 +34,7 @@ import {
 } from "./discovery.js";
 import { mediaType, parseAccept, wantsAggregatedDiscovery, wantsTable } from "./negotiate.js";
 import { OpenApiCache } from "./openapi.js";
+import { ProtobufBodyError, decodeKubernetesProtobuf } from "./protobuf.js";
 import { type RequestInfo, parseRequestInfo } from "./request-info.js";
 import {
   badRequestStatus,
@@ -244,6 +245,15 @@ export class ApiHttpServer {
         ),
       );
     }
+    if (type === "application/vnd.kubernetes.protobuf" && allowed.includes("application/json")) {
+      // kubectl's typed clients (create namespace/secret/..., auth can-i) write protobuf.
+      try {
+        return decodeKubernetesProtobuf(buf);
+      } catch (err) {
+        if (!(err instanceof ProtobufBodyError)) throw err;
+        fail(err.unsupported ? unsupportedMediaTypeStatus(type, allowed, err.message) : badRequestStatus(err.message));
+      }
+    }
     if (type !== "" && !allowed.includes(type)) fail(unsupportedMediaTypeStatus(type, allowed));
     const text = buf.toString("utf8");
     if (text.trim() === "") fail(badRequestStatus("the request body is empty; send the object as JSON"));
@@ -282,10 +292,66 @@ export class ApiHttpServer {
     return Number(v);
   }
 
+  /** The caller, after impersonation (`Impersonate-*` headers, e.g. `kubectl --as`); undefined for 401. */
   async #authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
     const header = req.headers.authorization ?? "";
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return this.#opts.authenticator.authenticate(m?.[1]);
+    const user = await this.#opts.authenticator.authenticate(m?.[1]);
+    if (!user) return undefined;
+    return this.#impersonate(req, user);
+  }
+
+  /** Kubernetes' impersonation: the caller needs `impersonate` on each requested identity; the request then runs as it. */
+  async #impersonate(req: IncomingMessage, caller: UserInfo): Promise<UserInfo> {
+    const h = req.headers;
+    const asUser = typeof h["impersonate-user"] === "string" ? h["impersonate-user"] : "";
+    const groups = (req.headersDistinct["impersonate-group"] ?? []).filter((g) => g !== "");
+    const uid = typeof h["impersonate-uid"] === "string" ? h["impersonate-uid"] : "";
+    const extra: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(req.headersDistinct)) {
+      if (!k.startsWith("impersonate-extra-") || !v) continue;
+      extra[decodeURIComponent(k.slice("impersonate-extra-".length))] = v;
+    }
+    if (!asUser) {
+      if (groups.length > 0 || uid || Object.keys(extra).length > 0) {
+        fail(
+          badRequestStatus("Impersonate-Group, Impersonate-Uid and Impersonate-Extra-* need Impersonate-User as well"),
+        );
+      }
+      return caller;
+    }
+    const check = async (apiGroup: string, resource: string, name: string, namespace = "", subresource = "") => {
+      const attrs: RequestAttributes = {
+        user: caller,
+        verb: "impersonate",
+        resourceRequest: true,
+        path: req.url ?? "",
+        apiGroup,
+        apiVersion: "",
+        resource,
+        subresource,
+        namespace,
+        name,
+      };
+      const d = await this.#opts.authorizer.authorize(attrs);
+      if (!d.allowed) fail(forbiddenStatus({ ...attrs, username: caller.username }, d.reason));
+    };
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(asUser);
+    if (sa) await check("", "serviceaccounts", sa[2] ?? "", sa[1] ?? "");
+    else await check("", "users", asUser);
+    for (const g of groups) await check("", "groups", g);
+    if (uid) await check("authentication.k8s.io", "uids", uid);
+    for (const [k, values] of Object.entries(extra))
+      for (const v of values) await check("authentication.k8s.io", "userextras", v, "", k);
+    const all = [...groups];
+    if (sa) all.push("system:serviceaccounts", `system:serviceaccounts:${sa[1]}`);
+    if (!all.includes("system:authenticated")) all.push("system:authenticated");
+    return {
+      username: asUser,
+      groups: all,
+      ...(uid ? { uid } : {}),
+      ...(Object.keys(extra).length > 0 ? { extra } : {}),
+    };
   }
 
   async #authorize(user: UserInfo, ri: RequestInfo, verb = ri.verb): Promise<void> {
