@@ -12,3 +12,4 @@ export * from "./proto.js";
 export * from "./publish.js";
 export * from "./service.js";
 export * from "./store.js";
+export * from "./kube-adapter.js";

@@ -22,6 +22,7 @@ export interface KubeObjectLike {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     uid?: string;
+    deletionTimestamp?: string;
   };
   [field: string]: unknown;
 }

@@ -176,6 +176,21 @@ describe("injectSidecar", () => {
       assert.equal(d.kind === "skip" ? d.reason : "", reason);
     });
   }
+  it("injects a pod labelled sidecar.istio.io/inject=true outside an enabled namespace", () => {
+    const labelled = {
+      ...pod,
+      metadata: { ...pod.metadata, labels: { ...pod.metadata?.labels, "sidecar.istio.io/inject": "true" } },
+    };
+    assert.equal(injectSidecar(labelled, { ...CLUSTER1, namespaceLabels: {} }).kind, "inject");
+  });
+  it("skips a pod labelled sidecar.istio.io/inject=false", () => {
+    const labelled = {
+      ...pod,
+      metadata: { ...pod.metadata, labels: { ...pod.metadata?.labels, "sidecar.istio.io/inject": "false" } },
+    };
+    const d = injectSidecar(labelled, CLUSTER1);
+    assert.equal(d.kind === "skip" ? d.reason : d.kind, "disabled-by-annotation");
+  });
   it("injects when the annotation says true in an enabled namespace", () => {
     const d = injectSidecar(withAnnotation(pod, "sidecar.istio.io/inject", "true"), {
       ...CLUSTER1,

@@ -8,7 +8,7 @@ import type { Container, EnvVar, Pod, Volume } from "./types.js";
 
 /** Annotation Istio writes on every injected pod: what was added, so tools can recognise and undo it. */
 export const STATUS_ANNOTATION = "sidecar.istio.io/status";
-/** Pod annotation that opts a pod out (`"false"`) in an enabled namespace. */
+/** Pod label (or annotation) that opts a pod out (`"false"`), or in (`"true"`) outside an enabled namespace. */
 export const INJECT_ANNOTATION = "sidecar.istio.io/inject";
 /** Annotation the adapters add to a pod they leave alone, saying why (Istio itself writes none). */
 export const SKIP_ANNOTATION = "sidecar.isthmus.io/skipped";
@@ -75,14 +75,17 @@ export function defaultInjectValues(hub: string, tag: string): InjectValues {
  */
 export function injectSidecar(pod: Pod, ctx: InjectContext): InjectDecision {
   const annotations = pod.metadata?.annotations ?? {};
-  if (ctx.namespaceLabels !== undefined && ctx.namespaceLabels[NAMESPACE_LABEL] !== "enabled") {
+  // The pod's own label (Istio's current form) or annotation (the older one) can opt in or out.
+  const podSetting = (pod.metadata?.labels?.[INJECT_ANNOTATION] ?? annotations[INJECT_ANNOTATION] ?? "").toLowerCase();
+  const namespaceOn = ctx.namespaceLabels === undefined || ctx.namespaceLabels[NAMESPACE_LABEL] === "enabled";
+  if (!namespaceOn && podSetting !== "true") {
     return skip(
       "namespace-not-enabled",
-      `namespace is not labelled ${NAMESPACE_LABEL}=enabled (kubectl label namespace <ns> ${NAMESPACE_LABEL}=enabled)`,
+      `namespace is not labelled ${NAMESPACE_LABEL}=enabled and the pod does not ask for injection (kubectl label namespace <ns> ${NAMESPACE_LABEL}=enabled)`,
     );
   }
-  if ((annotations[INJECT_ANNOTATION] ?? "").toLowerCase() === "false") {
-    return skip("disabled-by-annotation", `pod has annotation ${INJECT_ANNOTATION}: "false"`);
+  if (podSetting === "false") {
+    return skip("disabled-by-annotation", `pod has label or annotation ${INJECT_ANNOTATION}: "false"`);
   }
   if (pod.spec.hostNetwork === true) {
     return skip("host-network", "pod uses the host's network (hostNetwork: true), which a sidecar cannot capture");
@@ -311,4 +314,36 @@ function proxyVolumes(): Volume[] {
     },
     { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } },
   ];
+}
+
+/**
+ * Reads the `values` key of ConfigMap `istio-sidecar-injector` (JSON written by `isthmus install`)
+ * into InjectValues, listing every missing or mistyped field.
+ */
+export function parseInjectValues(json: string): { ok: true; value: InjectValues } | { ok: false; reasons: string[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return { ok: false, reasons: ["the injector values are not JSON; reinstall with `isthmus install`"] };
+  }
+  const obj = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  const reasons: string[] = [];
+  const str = (k: keyof InjectValues): string => {
+    const v = obj[k];
+    if (typeof v === "string") return v;
+    reasons.push(`injector values: ${k} must be a string, got ${JSON.stringify(v)}`);
+    return "";
+  };
+  const value: InjectValues = {
+    hub: str("hub"),
+    tag: str("tag"),
+    clusterId: str("clusterId"),
+    network: str("network"),
+    meshId: str("meshId"),
+    trustDomain: str("trustDomain"),
+    discoveryAddress: str("discoveryAddress"),
+    revision: str("revision"),
+  };
+  return reasons.length > 0 ? { ok: false, reasons } : { ok: true, value };
 }
