@@ -482,6 +482,7 @@ describe("defaults", () => {
     assert.equal(spec.internalTrafficPolicy, "Cluster");
     assert.deepEqual(svc.status, { loadBalancer: {} });
     assert.deepEqual(Object.keys(svc).slice(0, 3), ["kind", "apiVersion", "metadata"]);
+    assert.deepEqual(Object.keys(svc.metadata), ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"]);
   });
 
   it("fills a Deployment and its pod template", async (t) => {
@@ -894,5 +895,32 @@ describe("more semantics", () => {
       found.items.map((e) => e.reason),
       ["Tested"],
     );
+  });
+
+  it("concurrent patches of one object, interleaved by async admission, lose no update", async (t) => {
+    const admission: Admission = {
+      mutate: async () => {
+        await new Promise((r) => setImmediate(r));
+        return undefined;
+      },
+      validate: async () => {
+        await new Promise((r) => setImmediate(r));
+      },
+    };
+    const { c } = await withNamespace(t, { admission });
+    await c.create(Resources.configmaps, cm("x", "sample", {}));
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        c.patch(Resources.configmaps, "sample", "x", "application/merge-patch+json", { data: { [`k${i}`]: "v" } }),
+      ),
+    );
+    const got = await c.get(Resources.configmaps, "sample", "x");
+    assert.equal(Object.keys(got.data as object).length, 40);
+    // A PUT pinned to a resourceVersion that changed while admission ran is a Conflict, not a silent overwrite.
+    const [a, b] = await Promise.allSettled([
+      c.update(Resources.configmaps, { ...got, data: { a: "1" } }),
+      c.update(Resources.configmaps, { ...got, data: { b: "1" } }),
+    ]);
+    assert.deepEqual([a.status, b.status].sort(), ["fulfilled", "rejected"]);
   });
 });

@@ -80,6 +80,8 @@ export interface EngineOptions {
 const collOf = (info: ResourceInfo): string => `${info.group}/${info.resource}`;
 const nsColl = "/namespaces";
 const maxRetries = 8;
+/** Unconditional updates retry as long as others keep winning (each round one writer succeeds), like etcd's GuaranteedUpdate. */
+const maxUnpinnedRetries = 10_000;
 
 interface ContinueToken {
   rv: number;
@@ -692,7 +694,7 @@ export class Engine {
         for (const u of portUndo) u();
         if (!(err instanceof PreconditionFailed)) throw err;
         if (err.why === "missing") throw notFound(info.group, info.resource, name);
-        if (pinned || attempt >= maxRetries) throw conflict(info.group, info.resource, name);
+        if (pinned || attempt >= maxUnpinnedRetries) throw conflict(info.group, info.resource, name);
       }
     }
   }
@@ -870,7 +872,7 @@ export class Engine {
       } catch (err) {
         if (!(err instanceof PreconditionFailed)) throw err;
         if (err.why === "missing") throw notFound(info.group, info.resource, name);
-        if (attempt >= maxRetries) throw conflict(info.group, info.resource, name);
+        if (attempt >= maxUnpinnedRetries) throw conflict(info.group, info.resource, name);
       }
     }
   }

@@ -73,6 +73,26 @@ class Collection {
   }
 }
 
+/** Sets metadata.resourceVersion, placing a new key after uid as Kubernetes prints it. */
+function setResourceVersion(obj: KubeObject, rv: string): void {
+  const m = obj.metadata;
+  if ("resourceVersion" in m) {
+    m.resourceVersion = rv;
+    return;
+  }
+  const out: Record<string, unknown> = {};
+  let placed = false;
+  for (const [k, v] of Object.entries(m)) {
+    out[k] = v;
+    if (k === "uid") {
+      out.resourceVersion = rv;
+      placed = true;
+    }
+  }
+  if (!placed) out.resourceVersion = rv;
+  obj.metadata = out as KubeObject["metadata"];
+}
+
 export function entryOf(obj: KubeObject): Entry {
   return { obj, json: JSON.stringify(obj), rv: Number(obj.metadata.resourceVersion ?? "0") };
 }
@@ -204,7 +224,7 @@ export class Store {
     let entry: Entry;
     let type: Change["type"];
     if (obj) {
-      obj.metadata.resourceVersion = String(rv);
+      setResourceVersion(obj, String(rv));
       entry = { obj, json: JSON.stringify(obj), rv };
       c.set(key, entry);
       type = prev ? "MODIFIED" : "ADDED";
