@@ -55,6 +55,13 @@ export const catalogue: CatalogueEntry[] = [
     },
   },
   {
+    describe: "the gRPC echo server (<hub>/isthmus/grpc-echo[:tag]), answering with the pod's name",
+    match(image, c, ctx) {
+      if (!/^(?:[^/\s]+\/)*isthmus\/grpc-echo(?::[\w.-]+)?$/.test(image)) return undefined;
+      return { argv: [...isthmus(ctx), "program", "grpc-echo", ...(c.args ?? [])], env: {} };
+    },
+  },
+  {
     describe:
       "Isthmus images (<hub>/pilot:<tag>, <hub>/proxyv2:<tag>) running this checkout's bin/isthmus with the container's args",
     match(image, c, ctx) {
