@@ -18,6 +18,7 @@ import {
   ServiceAccountTokens,
   TokenAuthenticator,
 } from "../../auth/index.js";
+import { startControllers } from "../../controllers/index.js";
 import { LocalApi } from "../index.js";
 import { ApiHttpServer } from "./server.js";
 
@@ -46,6 +47,8 @@ export interface TestApiServerOptions {
   authorizer?: Authorizer;
   maxBodyBytes?: number;
   minWatchTimeoutSeconds?: number;
+  /** Run the cluster's controllers (namespace deletion, Deployment → ReplicaSet → Pod, ...). */
+  controllers?: boolean;
 }
 
 /** Starts the whole stack; call close() (in t.after). */
@@ -89,6 +92,20 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
     ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
     ...(opts.minWatchTimeoutSeconds !== undefined ? { minWatchTimeoutSeconds: opts.minWatchTimeoutSeconds } : {}),
   });
+  const stopControllers = new AbortController();
+  let controllersDone: Promise<void> | undefined;
+  if (opts.controllers) {
+    const running = await startControllers({
+      client,
+      clusterName: "http-test",
+      rootCaPem: pki.caCertPem,
+      tokens,
+      log,
+      signal: stopControllers.signal,
+      discovery: () => api.resources.all(),
+    });
+    controllersDone = running.done;
+  }
   const { port } = await http.listen();
   const url = `https://127.0.0.1:${port}`;
   let n = 0;
@@ -142,6 +159,8 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
       return issued.token;
     },
     async close() {
+      stopControllers.abort();
+      await controllersDone;
       await http.close();
       await api.close();
       await rm(dir, { recursive: true, force: true });
