@@ -8,10 +8,13 @@
  *   const pki = await loadPki(dir) or createClusterPki({...}) + savePki(dir, pki)
  *   const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client })
  *   const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens })
- *   const authorizer = new RbacAuthorizer({ source: liveRbacSource(client) })
+ *   const rbacSource = watchedRbacSource(client, log); rbacSource.start(signal)   // or liveRbacSource(client)
+ *   const authorizer = new RbacAuthorizer({ source: rbacSource })
  *   const virtualResources = createVirtualResources({ client, tokens, authenticator, authorizer })
- *   const admission = new WebhookAdmission({ log })
- *   on first start: create each of bootstrapRbacObjects() (in order).
+ *   const admission = new WebhookAdmission({ log }); admission.start(client, signal)   // start() optional
+ *   on first start: create each of bootstrapRbacObjects() (in order; 409 means already there).
+ * LocalApi takes `admission` and `virtualResources` at construction: pass an empty Map and fill
+ * it from createVirtualResources() once the client exists (see wiring.test.ts).
  */
 export {
   adminUser,
@@ -44,6 +47,8 @@ export {
   rulesOf,
   subjectMatches,
   superuserGroup,
+  type WatchedRbacSource,
+  watchedRbacSource,
 } from "./rbac.js";
 export { createVirtualResources, type VirtualResourcesOptions } from "./reviews.js";
 export { badRequest, internalError, invalid } from "./status.js";
@@ -69,3 +74,4 @@ export {
   webhookMatchesRequest,
   webhooksOf,
 } from "./webhooks.js";
+export { WatchedCollection, type WatchedCollectionOptions } from "./watched-collection.js";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
 import type { RequestAttributes } from "../api/plugins.js";
-import { type KubeObject, Resources, type UserInfo } from "../api/types.js";
+import { type ApiClient, type KubeObject, Resources, type UserInfo } from "../api/types.js";
 import { adminUser } from "./authenticator.js";
-import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer } from "./rbac.js";
+import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer, watchedRbacSource } from "./rbac.js";
 import { obj, testApi } from "./test-support.js";
 import { serviceAccountUser } from "./tokens.js";
 
@@ -23,7 +23,7 @@ const binding = (
     subjects,
   });
 
-async function cluster(t: TestContext): Promise<RbacAuthorizer> {
+async function cluster(t: TestContext): Promise<{ authorizer: RbacAuthorizer; client: ApiClient }> {
   const { client } = await testApi(t, { namespaces: ["sample", "other", "tools"] });
   const objects: KubeObject[] = [
     ...bootstrapRbacObjects(),
@@ -88,7 +88,7 @@ async function cluster(t: TestContext): Promise<RbacAuthorizer> {
     assert.ok(ref, o.kind);
     await client.create(ref, o);
   }
-  return new RbacAuthorizer({ source: liveRbacSource(client) });
+  return { authorizer: new RbacAuthorizer({ source: liveRbacSource(client) }), client };
 }
 
 const user = (username: string, groups: string[] = ["system:authenticated"]): UserInfo => ({ username, groups });
@@ -241,10 +241,50 @@ const cases: [string, RequestAttributes, boolean, string][] = [
 ];
 
 test("RBAC decisions and reasons", async (t) => {
-  const authorizer = await cluster(t);
+  const { authorizer } = await cluster(t);
   for (const [name, attrs, allowed, reason] of cases) {
     assert.deepEqual(await authorizer.authorize(attrs), { allowed, reason }, name);
   }
+});
+
+test("a watched RBAC source gives the same decisions and follows changes", async (t) => {
+  const { client } = await cluster(t);
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const source = watchedRbacSource(client);
+  source.start(ac.signal);
+  await source.whenSynced();
+  const authorizer = new RbacAuthorizer({ source });
+  for (const [name, attrs, allowed, reason] of cases) {
+    assert.deepEqual(await authorizer.authorize(attrs), { allowed, reason }, name);
+  }
+
+  const write = res(ro, "create", "secrets", "sample");
+  assert.equal((await authorizer.authorize(write)).allowed, false);
+  let changed = source.nextChange();
+  await client.create(
+    Resources.rolebindings,
+    binding(
+      "RoleBinding",
+      "sample",
+      "ro-secrets",
+      ["ClusterRole", "secret-admin"],
+      [{ kind: "ServiceAccount", name: "ro" }],
+    ),
+  );
+  await changed;
+  assert.deepEqual(await authorizer.authorize(write), {
+    allowed: true,
+    reason:
+      'RBAC: allowed by RoleBinding "ro-secrets/sample" of ClusterRole "secret-admin" to ServiceAccount "ro/sample"',
+  });
+  changed = source.nextChange();
+  await client.delete(Resources.clusterroles, undefined, "secret-admin");
+  await changed;
+  assert.deepEqual(await authorizer.authorize(write), {
+    allowed: false,
+    reason: 'RBAC: clusterrole.rbac.authorization.k8s.io "secret-admin" not found',
+  });
 });
 
 test("bootstrap objects: cluster-admin bound to system:masters, roles before their bindings", () => {

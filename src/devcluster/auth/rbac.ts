@@ -4,8 +4,17 @@
  * Rule matching is pure (ruleAllows); the authorizer only gathers the objects that apply.
  */
 import type { Authorizer, Decision, RequestAttributes } from "../api/plugins.js";
-import { type ApiClient, isApiError, type KubeObject, Resources, type UserInfo } from "../api/types.js";
+import type { Logger } from "../../base/index.js";
+import {
+  type ApiClient,
+  isApiError,
+  type KubeObject,
+  type ResourceRef,
+  Resources,
+  type UserInfo,
+} from "../api/types.js";
 import { asLabelSelector, matchesLabelSelector } from "./label-selector.js";
+import { WatchedCollection } from "./watched-collection.js";
 
 /** rbac.authorization.k8s.io/v1 PolicyRule. */
 export interface PolicyRule {
@@ -288,4 +297,44 @@ export function bootstrapRbacObjects(): KubeObject[] {
     groupBinding("system:basic-user", ["system:authenticated"]),
     groupBinding("system:public-info-viewer", ["system:authenticated", "system:unauthenticated"]),
   ];
+}
+
+/** An RbacSource served from watched mirrors of the four RBAC collections. */
+export interface WatchedRbacSource extends RbacSource {
+  /** Starts the list/watch loops; until each has synced, its reads go to the API directly. */
+  start(signal: AbortSignal): void;
+  hasSynced(): boolean;
+  whenSynced(): Promise<void>;
+  /** Resolves after the next change to any of the mirrored collections has been applied. */
+  nextChange(): Promise<void>;
+}
+
+/**
+ * RBAC objects mirrored by list+watch (cheap decisions), falling back to live reads until
+ * synced. A binding written a moment ago is seen once its watch event arrives, which in one
+ * process is before any later request is read; Kubernetes' own authorizer lags the same way.
+ */
+export function watchedRbacSource(client: ApiClient, log?: Logger): WatchedRbacSource {
+  const live = liveRbacSource(client);
+  const mirror = (ref: ResourceRef) => new WatchedCollection({ client, ref, ...(log ? { log } : {}) });
+  const crbs = mirror(Resources.clusterrolebindings);
+  const rbs = mirror(Resources.rolebindings);
+  const crs = mirror(Resources.clusterroles);
+  const roles = mirror(Resources.roles);
+  const all = [crbs, rbs, crs, roles];
+  return {
+    start: (signal) => {
+      for (const c of all) c.start(signal);
+    },
+    hasSynced: () => all.every((c) => c.hasSynced()),
+    whenSynced: async () => {
+      await Promise.all(all.map((c) => c.whenSynced()));
+    },
+    nextChange: () => Promise.race(all.map((c) => c.nextChange())),
+    clusterRoleBindings: async () => (crbs.hasSynced() ? crbs.items() : live.clusterRoleBindings()),
+    roleBindings: async (ns) => (rbs.hasSynced() ? rbs.items(ns) : live.roleBindings(ns)),
+    clusterRoles: async () => (crs.hasSynced() ? crs.items() : live.clusterRoles()),
+    clusterRole: async (name) => (crs.hasSynced() ? crs.get(undefined, name) : live.clusterRole(name)),
+    role: async (ns, name) => (roles.hasSynced() ? roles.get(ns, name) : live.role(ns, name)),
+  };
 }

@@ -459,6 +459,26 @@ test("a bad response, dry run with side effects, and unsupported review versions
   );
 });
 
+test("with start(), configurations come from a watched mirror that follows changes", async (t) => {
+  const client = await cluster(t, []);
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const admission = new WebhookAdmission();
+  admission.start(client, ac.signal);
+  await admission.whenSynced();
+  await admission.validate(podCreate("sample"), client);
+  const changed = admission.nextChange();
+  await client.create(
+    Resources.validatingwebhookconfigurations,
+    config("Validating", "late", [{ name: "late.example.com", path: "/deny" }]),
+  );
+  await changed;
+  await assert.rejects(
+    admission.validate(podCreate("sample"), client),
+    /admission webhook "late\.example\.com" denied/,
+  );
+});
+
 test("webhook configurations themselves are never sent to webhooks", async (t) => {
   const client = await cluster(t, [
     config("Validating", "everything", [

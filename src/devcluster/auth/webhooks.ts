@@ -15,6 +15,7 @@ import { ApiError, type ApiClient, isApiError, type KubeObject, Resources } from
 import { applyJsonPatch } from "./json-patch.js";
 import { asLabelSelector, type LabelSelector, matchesLabelSelector } from "./label-selector.js";
 import { badRequest, internalError } from "./status.js";
+import { WatchedCollection } from "./watched-collection.js";
 
 /** One rule of a webhook (admissionregistration.k8s.io/v1 RuleWithOperations). */
 export interface WebhookRule {
@@ -171,14 +172,43 @@ export interface WebhookAdmissionOptions {
 /** A webhook call that did not produce a usable answer; subject to the webhook's failurePolicy. */
 class CallFailure extends Error {}
 
-/** Admission by the cluster's webhook configurations, read fresh on every request. */
+/**
+ * Admission by the cluster's webhook configurations: read on every request, or from a watched
+ * mirror once `start()` has been called and the mirror has synced.
+ */
 export class WebhookAdmission implements Admission {
   readonly #resolveService: WebhookAdmissionOptions["resolveService"];
   readonly #log: Logger;
+  #mirrors: Map<string, WatchedCollection> | undefined;
 
   constructor(opts: WebhookAdmissionOptions = {}) {
     this.#resolveService = opts.resolveService;
     this.#log = opts.log ?? silentLogger;
+  }
+
+  /** Mirrors the two configuration collections through `client` until `signal` aborts. Optional. */
+  start(client: ApiClient, signal: AbortSignal): void {
+    if (this.#mirrors) return;
+    this.#mirrors = new Map();
+    for (const ref of [Resources.mutatingwebhookconfigurations, Resources.validatingwebhookconfigurations]) {
+      const m = new WatchedCollection({ client, ref, log: this.#log });
+      this.#mirrors.set(ref.resource, m);
+      m.start(signal);
+    }
+  }
+
+  /** True when no mirror was started, or every mirror has synced. */
+  hasSynced(): boolean {
+    return [...(this.#mirrors?.values() ?? [])].every((m) => m.hasSynced());
+  }
+
+  /** Resolves after the next change to a mirrored configuration collection (tests; no-op without start()). */
+  async nextChange(): Promise<void> {
+    if (this.#mirrors) await Promise.race([...this.#mirrors.values()].map((m) => m.nextChange()));
+  }
+
+  async whenSynced(): Promise<void> {
+    await Promise.all([...(this.#mirrors?.values() ?? [])].map((m) => m.whenSynced()));
   }
 
   /**
@@ -237,9 +267,10 @@ export class WebhookAdmission implements Admission {
     ) {
       return [];
     }
-    const configs = (await client.list(ref)).items.sort((a, b) =>
-      (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
-    );
+    const mirror = this.#mirrors?.get(ref.resource);
+    const configs = mirror?.hasSynced()
+      ? mirror.items()
+      : (await client.list(ref)).items.sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
     const candidates = configs
       .flatMap(webhooksOf)
       .filter((h) => rulesMatch(h, attrs) && objectSelectorMatches(h, attrs));
