@@ -376,6 +376,47 @@ test("a template change rolls out a new ReplicaSet and scales the old one to 0",
   );
 });
 
+test("an orphaned ReplicaSet and its pods are adopted back; a relabelled pod is released and replaced", async (t) => {
+  const { client } = await setup(t);
+  await createNamespace(client, "adopt");
+  await client.create(Resources.deployments, { ...deployment("ad", 2), metadata: { name: "ad", namespace: "adopt" } });
+  const pods = await until(client, Resources.pods, "adopt", "2 pods", (items) =>
+    items.length === 2 ? items : undefined,
+  );
+  const rs = (await client.list(Resources.replicasets, { namespace: "adopt" })).items[0] as ReplicaSet;
+  // kubectl delete --cascade=orphan: the Deployment goes, its ReplicaSet stays without an owner.
+  await client.delete(Resources.deployments, "adopt", "ad", { propagationPolicy: "Orphan" });
+  await until(client, Resources.deployments, "adopt", "deployment gone", (items) =>
+    items.length === 0 ? true : undefined,
+  );
+  const orphaned = await client.get(Resources.replicasets, "adopt", rs.metadata.name ?? "");
+  assert.deepEqual(orphaned.metadata.ownerReferences ?? [], []);
+  const d2 = await client.create(Resources.deployments, {
+    ...deployment("ad", 2),
+    metadata: { name: "ad", namespace: "adopt" },
+  });
+  const adopted = await until(client, Resources.replicasets, "adopt", "rs adopted by the new Deployment", (items) =>
+    items.length === 1 && items[0]?.metadata.ownerReferences?.[0]?.uid === d2.metadata.uid ? items[0] : undefined,
+  );
+  assert.equal(adopted.metadata.uid, rs.metadata.uid, "the same ReplicaSet, not a new one");
+  const samePods = (await client.list(Resources.pods, { namespace: "adopt" })).items;
+  assert.deepEqual(samePods.map((p) => p.metadata.uid).sort(), pods.map((p) => p.metadata.uid).sort());
+
+  // Relabelling a pod out of the selector releases it, and the ReplicaSet makes a replacement.
+  const victim = pods[0]!;
+  await client.patch(Resources.pods, "adopt", victim.metadata.name ?? "", "application/merge-patch+json", {
+    metadata: { labels: { app: "debugging" } },
+  });
+  const after = await until(client, Resources.pods, "adopt", "released pod and a replacement", (items) => {
+    const released = items.find((p) => p.metadata.uid === victim.metadata.uid);
+    const members = items.filter((p) => p.metadata.labels?.app === "ad");
+    return released && (released.metadata.ownerReferences ?? []).length === 0 && members.length === 2
+      ? items
+      : undefined;
+  });
+  assert.equal(after.length, 3);
+});
+
 test("EndpointSlice and Endpoints list the selected pods with IPs, ready as the pod says, target ports resolved", async (t) => {
   // The API server's own `kubernetes` Service has no selector: its slice and Endpoints are not ours to touch.
   const { client } = await setup(t, (api) => api.ensureKubernetesService({ ip: "10.200.0.1", port: 6443 }));

@@ -6,7 +6,7 @@
  * Deployment's status and Available/Progressing conditions.
  */
 import type { Logger } from "../../base/index.js";
-import { type ApiClient, type KubeObject, Resources, isApiError } from "../api/types.js";
+import { type ApiClient, isApiError, type KubeObject, type OwnerReference, Resources } from "../api/types.js";
 import { type EventRecorder, involved } from "./events.js";
 import { podTemplateHash, stableStringify } from "./hash.js";
 import type { Informer } from "./informer.js";
@@ -21,6 +21,7 @@ import {
   type Pod,
   type PodTemplate,
   type ReplicaSet,
+  selectorMatches,
 } from "./objects.js";
 import { WorkQueue } from "./queue.js";
 import { type ControllerContext, nsKey } from "./shared.js";
@@ -297,6 +298,11 @@ export class DeploymentController {
     const owner = (rs: ReplicaSet) => {
       const ref = controllerRef(rs);
       if (ref?.kind === "Deployment") this.#queue.add(nsKey(rs.metadata.namespace, ref.name));
+      if (ref) return;
+      // An orphan may be adopted by a Deployment whose selector matches it.
+      for (const d of this.#deployments.list(rs.metadata.namespace)) {
+        if (selectorMatches(d.spec?.selector, rs.metadata.labels)) enqueue(d);
+      }
     };
     this.#replicaSets.addHandler({ add: owner, update: (_o, n) => owner(n), delete: owner });
     // Recreate waits for old pods to be gone; their deletion is the event that lets it go on.
@@ -319,7 +325,7 @@ export class DeploymentController {
     if (!d || d.metadata.deletionTimestamp) return;
     const ns = d.metadata.namespace ?? "";
     const dName = d.metadata.name ?? "";
-    const owned = this.#replicaSets.list(ns).filter((rs) => isControlledBy(rs, d.metadata.uid));
+    const owned = await this.#claimReplicaSets(d, this.#replicaSets.list(ns));
     const template = d.spec?.template;
     // Match by template; failing that by hash label, so that defaulting the API server might apply
     // to a ReplicaSet's copy of the template can never make us create a ReplicaSet per pass.
@@ -394,6 +400,52 @@ export class DeploymentController {
     }
     if (newRs && status.availableReplicas === want && status.updatedReplicas === want) {
       await this.#cleanup(d, newRs, all);
+    }
+  }
+
+  /** The ReplicaSets this Deployment controls, after adopting orphans its selector matches and releasing ones it no longer does. */
+  async #claimReplicaSets(d: Deployment, all: ReplicaSet[]): Promise<ReplicaSet[]> {
+    const sel = d.spec?.selector;
+    const usable = sel && (Object.keys(sel.matchLabels ?? {}).length > 0 || (sel.matchExpressions ?? []).length > 0);
+    const out: ReplicaSet[] = [];
+    for (const rs of all) {
+      const ref = controllerRef(rs);
+      if (ref && ref.uid !== d.metadata.uid) continue;
+      const matches = usable === true && selectorMatches(sel, rs.metadata.labels);
+      if (ref && matches) {
+        out.push(rs);
+        continue;
+      }
+      if (ref && !matches) {
+        await this.#setOwners(
+          rs,
+          (rs.metadata.ownerReferences ?? []).filter((r) => r.uid !== d.metadata.uid),
+        );
+      } else if (!ref && matches && !rs.metadata.deletionTimestamp) {
+        const adopted = await this.#setOwners(rs, [
+          ...(rs.metadata.ownerReferences ?? []),
+          controllerRefTo(d, "apps/v1", "Deployment"),
+        ]);
+        if (adopted) out.push(adopted);
+      }
+    }
+    return out;
+  }
+
+  async #setOwners(rs: ReplicaSet, refs: OwnerReference[]): Promise<ReplicaSet | undefined> {
+    try {
+      return (await this.#client.patch(
+        Resources.replicasets,
+        rs.metadata.namespace,
+        rs.metadata.name ?? "",
+        "application/merge-patch+json",
+        {
+          metadata: { resourceVersion: rs.metadata.resourceVersion, ownerReferences: refs.length > 0 ? refs : null },
+        },
+      )) as ReplicaSet;
+    } catch (err) {
+      if (isApiError(err, 404) || isApiError(err, 409)) return undefined;
+      throw err;
     }
   }
 

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../../base/index.js";
 import { errorMessage } from "../../base/index.js";
-import { type ApiClient, type KubeObject, Resources, isApiError } from "../api/types.js";
+import { type ApiClient, isApiError, type KubeObject, type OwnerReference, Resources } from "../api/types.js";
 import { type EventRecorder, involved } from "./events.js";
 import type { Informer } from "./informer.js";
 import { splitKey } from "./informer.js";
@@ -14,13 +14,13 @@ import {
   clone,
   controllerRef,
   controllerRefTo,
-  isControlledBy,
   isPodActive,
   isPodAvailable,
   isPodReady,
   type Pod,
   podReadyCondition,
   type ReplicaSet,
+  selectorMatches,
 } from "./objects.js";
 import { WorkQueue } from "./queue.js";
 import { type ControllerContext, nsKey } from "./shared.js";
@@ -111,6 +111,13 @@ export function replicaSetCounts(rs: ReplicaSet, pods: Pod[], now: number): Repl
   };
 }
 
+/** True when the ReplicaSet's (non-empty) selector matches the pod's labels. */
+function selects(rs: ReplicaSet, pod: Pod): boolean {
+  const sel = rs.spec?.selector;
+  const empty = !sel || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0);
+  return !empty && selectorMatches(sel, pod.metadata.labels);
+}
+
 /** Remembers pods we created or deleted until the informer reflects it. */
 class Expectations {
   readonly #creates = new Map<string, Map<string, number>>();
@@ -175,12 +182,21 @@ export class ReplicaSetController {
       const ref = controllerRef(pod);
       return ref?.kind === "ReplicaSet" ? nsKey(pod.metadata.namespace, ref.name) : undefined;
     };
+    // A pod without a controller may be adopted by any ReplicaSet whose selector matches it.
+    const adopters = (pod: Pod) => {
+      if (controllerRef(pod) || !isPodActive(pod)) return;
+      for (const rs of this.#replicaSets.list(pod.metadata.namespace)) {
+        if (selects(rs, pod)) this.#queue.add(nsKey(rs.metadata.namespace, rs.metadata.name ?? ""));
+      }
+    };
     this.#pods.addHandler({
       add: (pod) => {
         const k = owner(pod);
         if (k) this.#queue.add(k);
+        else adopters(pod);
       },
       update: (oldPod, pod) => {
+        adopters(pod);
         const k = owner(pod);
         const ok = owner(oldPod);
         if (pod.metadata.deletionTimestamp && k) this.#expect.observedGone(k, pod.metadata.name ?? "");
@@ -207,7 +223,7 @@ export class ReplicaSetController {
       return;
     }
     const { namespace } = splitKey(key);
-    const owned = this.#pods.list(namespace).filter((p) => isControlledBy(p, rs.metadata.uid));
+    const owned = await this.#claimPods(rs, this.#pods.list(namespace));
     const seen = new Set(owned.map((p) => p.metadata.name ?? ""));
     const active = owned.filter((p) => isPodActive(p) && !this.#expect.isDeleting(key, p.metadata.name ?? ""));
     const want = rs.spec?.replicas ?? 1;
@@ -223,6 +239,47 @@ export class ReplicaSetController {
     }
     await this.#writeStatus(key, rs, owned.filter(isPodActive));
     if (failure) throw failure;
+  }
+
+  /**
+   * The pods this ReplicaSet controls after adopting matching orphans and releasing pods whose
+   * labels no longer match, as Kubernetes' controllers do (a pod relabelled by hand leaves its ReplicaSet).
+   */
+  async #claimPods(rs: ReplicaSet, pods: Pod[]): Promise<Pod[]> {
+    const out: Pod[] = [];
+    const uid = rs.metadata.uid;
+    for (const p of pods) {
+      const ref = controllerRef(p);
+      if (ref && ref.uid !== uid) continue;
+      const matches = selects(rs, p);
+      if (ref && matches) out.push(p);
+      else if (ref && !matches) {
+        const keep = (p.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid);
+        await this.#setOwners(p, keep).catch((err: unknown) => {
+          if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
+        });
+      } else if (!ref && matches && isPodActive(p) && !rs.metadata.deletionTimestamp) {
+        const refs = [...(p.metadata.ownerReferences ?? []), controllerRefTo(rs, "apps/v1", "ReplicaSet")];
+        try {
+          out.push((await this.#setOwners(p, refs)) as Pod);
+        } catch (err) {
+          if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
+        }
+      }
+    }
+    return out;
+  }
+
+  #setOwners(p: Pod, refs: OwnerReference[]): Promise<KubeObject> {
+    return this.#client.patch(
+      Resources.pods,
+      p.metadata.namespace,
+      p.metadata.name ?? "",
+      "application/merge-patch+json",
+      {
+        metadata: { resourceVersion: p.metadata.resourceVersion, ownerReferences: refs.length > 0 ? refs : null },
+      },
+    );
   }
 
   async #createPods(key: string, rs: ReplicaSet, count: number): Promise<void> {
