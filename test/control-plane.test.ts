@@ -1,91 +1,87 @@
 /**
- * Issue 4's scenario against two in-process API servers (real HTTPS Kubernetes API, no node:
- * the test writes Services and EndpointSlices pointing at gRPC echo servers on 127.0.0.x).
- * A proxyless gRPC client (@grpc/grpc-js-xds) asks cluster1's control plane and gets answers
- * from both clusters; removing the remote secret drops cluster2 within 1 s; adding it back
- * restores it; an unreachable remote keeps its endpoints and shows in /debug/clusterz; a broken
- * kubeconfig is reported and changes nothing else; a NACK shows in /debug/syncz.
+ * Issue 4's "Done when" on two local clusters with real pods: `isthmus cluster create` twice on
+ * one network, gRPC echo pods (answering with their pod name) behind Service `echo` in both,
+ * the guide's `create-remote-secret | kubectl apply`, and cluster1's control plane (run here
+ * with --kubeconfig, as outside any cluster). A proxyless gRPC client (@grpc/grpc-js-xds)
+ * reaches pods in both clusters; removing the secret drops cluster2 within 1 s; adding it back
+ * restores it; a broken kubeconfig is reported; a stopped remote API server keeps its endpoints.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
+import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { KubeConfig } from "@kubernetes/client-node";
-import { silentLogger, waitFor } from "../src/base/index.js";
-import { Resources } from "../src/devcluster/api/types.js";
-import { type TestApiServer, startTestApiServer } from "../src/devcluster/apiserver/http/testing.js";
+import { envFrom, silentLogger, waitFor } from "../src/base/index.js";
 import { ControlPlane, defaultXdsBackend } from "../src/discovery/index.js";
-import {
-  type DiscoveryRequest,
-  DiscoveryRequestSchema,
-  type DiscoveryResponse,
-} from "../src/gen/envoy/service/discovery/v3/discovery_pb.js";
-import { callGrpcEcho, startGrpcEcho } from "../src/programs/grpc-echo.js";
+import { loadKubeConfig } from "../src/kube/index.js";
+import { callGrpcEcho } from "../src/programs/grpc-echo.js";
 import type { ClusterDebugInfo } from "../src/registry/index.js";
-import { adsServiceDefinition } from "../src/xds/server/ads-service.js";
 
+const repo = fileURLToPath(new URL("..", import.meta.url));
 const host = "echo.sample.svc.cluster.local";
 
-async function seedCluster(c: TestApiServer, name: string, echoIp: string, echoPort: number): Promise<void> {
-  const client = c.api.client();
-  const ns = (n: string, labels: Record<string, string> = {}) =>
-    client.create(Resources.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: n, labels } });
-  await ns("istio-system", { "topology.istio.io/network": "network1" });
-  await ns("sample");
-  await client.create(Resources.configmaps, {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: "istio", namespace: "istio-system" },
-    data: { mesh: "trustDomain: cluster.local\ndefaultConfig:\n  meshId: mesh1\n" },
-  });
-  await client.create(Resources.services, {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: "echo", namespace: "sample" },
-    spec: { ports: [{ name: "grpc", port: 7070, targetPort: echoPort }], selector: { app: "echo" } },
-  });
-  await client.create(Resources.endpointslices, {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: { name: "echo-x1", namespace: "sample", labels: { "kubernetes.io/service-name": "echo" } },
-    addressType: "IPv4",
-    endpoints: [
-      {
-        addresses: [echoIp],
-        conditions: { ready: true },
-        targetRef: { kind: "Pod", name: `echo-${name}`, namespace: "sample" },
-      },
-    ],
-    ports: [{ name: "grpc", port: echoPort, protocol: "TCP" }],
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { env, cwd: repo, maxBuffer: 16 << 20, timeout: 120_000 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`${cmd} ${args.join(" ")} failed: ${stderr || err.message}`)) : resolve(stdout),
+    );
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 
-const remoteSecret = (kubeconfig: string, name = "istio-remote-secret-cluster2", key = "cluster2") => ({
-  apiVersion: "v1",
-  kind: "Secret",
-  metadata: {
-    name,
-    namespace: "istio-system",
-    labels: { "istio/multiCluster": "true" },
-    annotations: { "networking.istio.io/cluster": key },
-  },
-  data: { [key]: Buffer.from(kubeconfig).toString("base64") },
-});
+const echoManifest = (script: string) => `
+apiVersion: v1
+kind: Namespace
+metadata: {name: sample}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: sample, labels: {app: echo}}
+spec:
+  selector: {app: echo}
+  ports: [{name: grpc, port: 7070, targetPort: 7070}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, namespace: sample}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: echo
+        image: curlimages/curl
+        # No container engine: the curl image runs its command with the host's tools; here the
+        # grpc-echo program of this checkout (see src/programs/grpc-echo.ts).
+        command: ["${process.execPath}", "--import", "${import.meta.resolve("tsx")}", "${script}"]
+        env: [{name: GRPC_ECHO_PORT, value: "7070"}]
+        ports: [{containerPort: 7070}]
+`;
 
-describe("control plane with two clusters (in-process API servers)", () => {
-  let c1: TestApiServer;
-  let c2: TestApiServer;
+describe("control plane on two local clusters with pods", { timeout: 170_000 }, () => {
+  let home: string;
+  let env: NodeJS.ProcessEnv;
   let cp: ControlPlane;
   let client: grpc.Client;
-  let c2Kubeconfig: string;
+  let secretYaml: string;
   const closers: (() => Promise<unknown> | unknown)[] = [];
   after(async () => {
-    for (const c of closers.reverse()) await c();
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
   });
 
-  /** GET on the monitoring port, one connection per request (no keep-alive races with the server's idle timeout). */
+  const kubectl = (ctx: string, args: string[], input?: string) =>
+    run("kubectl", ["--context", ctx, ...args], env, input);
+  const isthmus = (args: string[]) => run(process.execPath, [join(repo, "bin/isthmus"), ...args], env);
   const monitoring = (path: string) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
       http
@@ -100,44 +96,50 @@ describe("control plane with two clusters (in-process API servers)", () => {
         .on("error", reject);
     });
   const clusterz = async () => JSON.parse((await monitoring("/debug/clusterz")).text) as ClusterDebugInfo[];
-  /** Calls until `n` answers in a row satisfy `want`; returns the time it took. */
-  const untilAnswers = async (want: (answers: Set<string>) => boolean, n = 12): Promise<number> => {
+  const untilAnswers = async (
+    want: (a: Set<string>) => boolean,
+    n = 12,
+  ): Promise<{ ms: number; answers: Set<string> }> => {
     const start = performance.now();
     for (;;) {
       const answers = new Set<string>();
       for (let i = 0; i < n; i++) answers.add(await callGrpcEcho(client));
-      if (want(answers)) return performance.now() - start;
-      if (performance.now() - start > 20_000) throw new Error(`answers stayed ${[...answers].join(",")}`);
+      if (want(answers)) return { ms: performance.now() - start, answers };
+      if (performance.now() - start > 30_000) throw new Error(`answers stayed ${[...answers].join(",")}`);
     }
   };
 
   before(async () => {
-    c1 = await startTestApiServer();
-    closers.push(() => c1.close());
-    c2 = await startTestApiServer();
-    closers.push(() => c2.close());
-    const e1 = await startGrpcEcho({ name: "echo-cluster1", host: "127.0.0.2", port: 0 });
-    closers.push(() => e1.server.forceShutdown());
-    const e2 = await startGrpcEcho({ name: "echo-cluster2", host: "127.0.0.3", port: 0 });
-    closers.push(() => e2.server.forceShutdown());
-    await seedCluster(c1, "cluster1", "127.0.0.2", e1.port);
-    await seedCluster(c2, "cluster2", "127.0.0.3", e2.port);
-    c2Kubeconfig = await readFile(await c2.writeKubeconfig(), "utf8");
+    home = await mkdtemp(join(tmpdir(), "isthmus-cp-e2e-"));
+    closers.push(() => rm(home, { recursive: true, force: true }));
+    env = { ...process.env, ISTHMUS_HOME: home, KUBECONFIG: join(home, "kubeconfig") };
+    const script = join(home, "grpc-echo.mjs");
+    await writeFile(
+      script,
+      `import { runGrpcEcho } from ${JSON.stringify(join(repo, "src/programs/grpc-echo.ts"))};\nprocess.exit(await runGrpcEcho(process.env));\n`,
+    );
+    for (const name of ["cluster1", "cluster2"]) {
+      closers.push(() => isthmus(["cluster", "delete", name]));
+      await isthmus(["cluster", "create", name, "--network", "network1"]);
+      await kubectl(name, ["apply", "-f", "-"], echoManifest(script));
+    }
+    await kubectl("cluster1", ["create", "namespace", "istio-system"]);
+    // The guide's step, verbatim but for the command name.
+    secretYaml = await isthmus(["x", "create-remote-secret", "--context=cluster2", "--name=cluster2"]);
+    await kubectl("cluster1", ["apply", "-f", "-"], secretYaml);
 
-    const kc = new KubeConfig();
-    kc.loadFromFile(await c1.writeKubeconfig());
     cp = new ControlPlane({
       env: {
         clusterId: "cluster1",
         namespace: "istio-system",
-        podName: "istiod-test",
+        podName: "istiod-e2e",
         remoteClusterTimeoutMs: 30_000,
         insecureKubeconfigOptions: new Set(),
         network: "network1",
         debounceAfterMs: 100,
         debounceMaxMs: 10_000,
       },
-      kubeConfig: kc,
+      kubeConfig: loadKubeConfig({ env: envFrom({}), kubeconfigPath: join(home, "kubeconfig"), context: "cluster1" }),
       log: silentLogger,
       monitoringAddr: "127.0.0.1:0",
       grpcAddr: "127.0.0.1:0",
@@ -147,8 +149,6 @@ describe("control plane with two clusters (in-process API servers)", () => {
     });
     closers.push(() => cp.close(200));
     await cp.start();
-    assert.equal((await monitoring("/ready")).status, 503, "not ready before the own cluster syncs");
-    await c1.api.client().create(Resources.secrets, remoteSecret(c2Kubeconfig));
     await cp.whenServing();
     await cp.whenReady();
 
@@ -161,7 +161,7 @@ describe("control plane with two clusters (in-process API servers)", () => {
         },
       ],
       node: {
-        id: "sidecar~127.0.0.9~client-0.sample~sample.svc.cluster.local",
+        id: "sidecar~10.200.0.250~client-0.sample~sample.svc.cluster.local",
         locality: {},
         metadata: { CLUSTER_ID: "cluster1", NAMESPACE: "sample", GENERATOR: "grpc", NETWORK: "network1" },
       },
@@ -172,126 +172,55 @@ describe("control plane with two clusters (in-process API servers)", () => {
     closers.push(() => client.close());
   });
 
-  it("is ready and lists both clusters synced in /debug/clusterz, as Istio does", async () => {
-    assert.equal((await monitoring("/ready")).status, 200);
-    await waitFor(
-      "cluster2 synced",
-      async () => (await clusterz()).find((r) => r.id === "cluster2")?.syncStatus === "synced",
-    );
-    assert.deepEqual(await clusterz(), [
-      { id: "cluster1", secretName: "", syncStatus: "synced" },
-      { id: "cluster2", secretName: "istio-system/istio-remote-secret-cluster2", syncStatus: "synced" },
-    ]);
-    const metrics = (await monitoring("/metrics")).text;
-    assert.match(metrics, /istiod_managed_clusters\{cluster_type="remote"\} 1/);
-    assert.match(
-      metrics,
-      /istiod_remote_cluster_sync_status\{cluster="cluster2",cluster_type="remote",status="synced"\} 1/,
+  it("answers from pods in both clusters, spread across them", async () => {
+    const { answers } = await untilAnswers((a) => [...a].some((x) => x.startsWith("echo-")) && a.size >= 2);
+    assert.equal(answers.size, 2, `one pod per cluster: ${[...answers].join(", ")}`);
+    assert.deepEqual(
+      (await clusterz()).map((r) => [r.id, r.secretName, r.syncStatus]),
+      [
+        ["cluster1", "", "synced"],
+        ["cluster2", "istio-system/istio-remote-secret-cluster2", "synced"],
+      ],
     );
   });
 
-  it("serves a proxyless gRPC client endpoints from both clusters", async () => {
-    await untilAnswers((a) => a.has("echo-cluster1") && a.has("echo-cluster2"));
+  it("drops cluster2 within 1 s when the remote secret is deleted, and restores it when applied again", async () => {
+    const before = (await untilAnswers((a) => a.size === 2)).answers;
+    await kubectl("cluster1", ["delete", "secret", "-n", "istio-system", "istio-remote-secret-cluster2"]);
+    const deletedAt = performance.now();
+    const { answers } = await untilAnswers((a) => a.size === 1);
+    const took = performance.now() - deletedAt;
+    assert.ok(took < 1000, `cluster2's endpoints left the client after ${Math.round(took)} ms`);
+    assert.ok(before.has([...answers][0] ?? ""));
+    await kubectl("cluster1", ["apply", "-f", "-"], secretYaml);
+    await untilAnswers((a) => a.size === 2);
+  });
+
+  it("reports a secret with a broken kubeconfig and changes nothing else", async () => {
+    const broken = secretYaml.replaceAll("cluster2", "cluster3").replace(/token: .*/, "tokenFile: /etc/passwd");
+    await kubectl("cluster1", ["apply", "-f", "-"], broken);
+    const row = await waitFor("cluster3 in clusterz", async () => (await clusterz()).find((r) => r.id === "cluster3"));
+    assert.equal(row.secretName, "istio-system/istio-remote-secret-cluster3");
+    assert.equal(row.syncStatus, "failed");
+    assert.match(row.error ?? "", /token file/);
+    await untilAnswers((a) => a.size === 2);
+  });
+
+  it("keeps a stopped remote API server's endpoints and shows it in /debug/clusterz", async () => {
+    await isthmus(["cluster", "stop", "cluster2"]);
+    const row = await waitFor("cluster2's error in clusterz", async () =>
+      (await clusterz()).find((r) => r.id === "cluster2" && r.error !== undefined),
+    );
+    assert.match(row.error ?? "", /cannot reach API server|connection to the API server lost/);
     const endpointz = JSON.parse((await monitoring("/debug/endpointz")).text) as Record<
       string,
       Record<string, Record<string, unknown[]>>
     >;
-    assert.deepEqual(Object.keys(endpointz[host]?.grpc ?? {}), ["cluster1", "cluster2"]);
-    const metrics = (await monitoring("/metrics")).text;
-    assert.match(metrics, /pilot_xds 1/);
-    assert.match(metrics, /pilot_xds_pushes\{type="eds"\} [1-9]/);
-  });
-
-  it("drops cluster2's endpoints within 1 s of the remote secret's removal, and restores them when it is back", async () => {
-    await untilAnswers((a) => a.has("echo-cluster2"));
-    await c1.api.client().delete(Resources.secrets, "istio-system", "istio-remote-secret-cluster2");
-    const took = await untilAnswers((a) => a.size === 1 && a.has("echo-cluster1"));
-    assert.ok(took < 1000, `cluster2's endpoint left the client after ${Math.round(took)} ms`);
     assert.deepEqual(
-      (await clusterz()).map((r) => r.id),
-      ["cluster1"],
+      Object.keys(endpointz[host]?.grpc ?? {}),
+      ["cluster1", "cluster2"],
+      "cluster2's last endpoints are kept",
     );
-
-    await c1.api.client().create(Resources.secrets, remoteSecret(c2Kubeconfig));
-    await untilAnswers((a) => a.has("echo-cluster1") && a.has("echo-cluster2"));
-  });
-
-  it("reports a broken kubeconfig with the secret's name and changes nothing else", async () => {
-    const broken = c2Kubeconfig.replace(
-      / {4}token: .*/,
-      "    exec:\n      command: aws\n      apiVersion: client.authentication.k8s.io/v1",
-    );
-    await c1.api.client().create(Resources.secrets, remoteSecret(broken, "istio-remote-secret-cluster3", "cluster3"));
-    const row = await waitFor("cluster3 reported", async () => (await clusterz()).find((r) => r.id === "cluster3"));
-    assert.equal(row.secretName, "istio-system/istio-remote-secret-cluster3");
-    assert.equal(row.syncStatus, "failed");
-    assert.match(row.error ?? "", /exec credential plugin/);
-    assert.equal((await clusterz()).find((r) => r.id === "cluster2")?.syncStatus, "synced");
-    await untilAnswers((a) => a.has("echo-cluster1") && a.has("echo-cluster2"));
-  });
-
-  it("keeps an unreachable remote's endpoints and shows the failure in /debug/clusterz", async () => {
-    await waitFor(
-      "cluster2 synced",
-      async () => (await clusterz()).find((r) => r.id === "cluster2")?.syncStatus === "synced",
-    );
-    await c2.http.stopListening();
-    try {
-      const row = await waitFor("cluster2's error", async () =>
-        (await clusterz()).find((r) => r.id === "cluster2" && r.error),
-      );
-      assert.match(
-        row.error ?? "",
-        /cannot reach API server https:\/\/127\.0\.0\.1:\d+|connection to the API server lost/,
-      );
-      await untilAnswers((a) => a.has("echo-cluster1") && a.has("echo-cluster2"));
-      assert.equal((await monitoring("/ready")).status, 200);
-    } finally {
-      await c2.http.listen();
-    }
-    await waitFor("cluster2 healthy again", async () => {
-      const row = (await clusterz()).find((r) => r.id === "cluster2");
-      return row?.syncStatus === "synced" && row.error === undefined;
-    });
-  });
-
-  it("shows a NACK with its reason in /debug/syncz", async () => {
-    const ads = new grpc.Client(`127.0.0.1:${cp.ports.grpc}`, grpc.credentials.createInsecure());
-    const stream = ads.makeBidiStreamRequest(
-      adsServiceDefinition.StreamAggregatedResources.path,
-      adsServiceDefinition.StreamAggregatedResources.requestSerialize,
-      adsServiceDefinition.StreamAggregatedResources.responseDeserialize,
-    ) as grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-    stream.on("error", () => {});
-    const nodeId = "sidecar~127.0.0.10~nacker-0.sample~sample.svc.cluster.local";
-    const node = { id: nodeId, metadata: { CLUSTER_ID: "cluster1", NAMESPACE: "sample", GENERATOR: "grpc" } };
-    const typeUrl = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
-    const first = new Promise<DiscoveryResponse>((resolve) => stream.once("data", resolve));
-    stream.write(create(DiscoveryRequestSchema, { node, typeUrl, resourceNames: [`outbound|7070||${host}`] }));
-    const res = await first;
-    stream.write(
-      create(DiscoveryRequestSchema, {
-        node,
-        typeUrl,
-        resourceNames: [`outbound|7070||${host}`],
-        versionInfo: "",
-        responseNonce: res.nonce,
-        errorDetail: { code: 3, message: "test client rejects this cluster" },
-      }),
-    );
-    try {
-      const entry = await waitFor("the NACK in syncz", async () => {
-        const syncz = JSON.parse((await monitoring("/debug/syncz")).text) as {
-          proxyId: string;
-          types: { type: string; status: string; nack?: { message: string } }[];
-        }[];
-        return syncz.find((c) => c.proxyId === nodeId)?.types.find((t) => t.status === "NACKED");
-      });
-      assert.equal(entry.nack?.message, "test client rejects this cluster");
-      assert.match((await monitoring("/metrics")).text, /pilot_total_xds_rejects\{type="cds"\} 1/);
-    } finally {
-      stream.cancel();
-      ads.close();
-    }
+    assert.equal((await monitoring("/ready")).status, 200);
   });
 });

@@ -81,6 +81,8 @@ export type Namespace = KubeObject;
 export interface Secret extends KubeObject {
   /** Values are base64, as the API serves them. */
   readonly data?: Readonly<Record<string, string>>;
+  /** Write-only in Kubernetes (merged into data); read too, for API servers that keep it. */
+  readonly stringData?: Readonly<Record<string, string>>;
   readonly type?: string;
 }
 

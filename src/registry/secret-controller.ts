@@ -87,9 +87,11 @@ interface Entry<C extends RemoteCluster> {
   cancelTimer: () => void;
 }
 
-/** Decodes a Secret's data values (base64 as served by the API). */
+/** A Secret's values as text: data (base64 as served by the API) over stringData. */
 function decodeData(secret: Secret): Map<string, string> {
   const out = new Map<string, string>();
+  // A real API server folds stringData into data; one that keeps it as written is read too.
+  for (const [k, v] of Object.entries(secret.stringData ?? {})) out.set(k, v);
   for (const [k, v] of Object.entries(secret.data ?? {})) out.set(k, Buffer.from(v, "base64").toString("utf8"));
   return out;
 }
