@@ -77,13 +77,32 @@ interface TypeState {
   resources: Map<string, Any>;
 }
 
-/** The xDS name of a packed resource (`name`, or `cluster_name` for a ClusterLoadAssignment). */
+/**
+ * The xDS name of a packed resource (`name`, or `cluster_name` for a ClusterLoadAssignment). All four
+ * types keep it in field 1, which serializers write first, so it is read from the bytes without
+ * decoding the message; anything else falls back to a full decode.
+ */
 export function resourceName(any: Any): string {
+  const b = any.value;
+  if (b.length > 1 && b[0] === 0x0a) {
+    let len = 0;
+    let shift = 0;
+    let i = 1;
+    for (; i < b.length && i < 6; i++) {
+      const byte = b[i] ?? 0;
+      len |= (byte & 0x7f) << shift;
+      shift += 7;
+      if ((byte & 0x80) === 0) break;
+    }
+    if (i + 1 + len <= b.length) return utf8.decode(b.subarray(i + 1, i + 1 + len));
+  }
   const msg = anyUnpack(any, xdsRegistry) as { name?: unknown; clusterName?: unknown } | undefined;
   if (msg === undefined) return "";
   if (typeof msg.name === "string") return msg.name;
   return typeof msg.clusterName === "string" ? msg.clusterName : "";
 }
+
+const utf8 = new TextDecoder();
 
 const fullStateTypes: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster]);
 
