@@ -115,3 +115,26 @@ test("different keys run in parallel up to the worker count", async (t) => {
   ac.abort();
   await running;
 });
+
+test("of several delayed adds for a key, the earliest wins", async (t) => {
+  const done = deferred();
+  let passes = 0;
+  const q = new WorkQueue({
+    name: "t",
+    process: async () => {
+      passes++;
+      done.resolve();
+    },
+  });
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const running = q.run(ac.signal);
+  const start = Date.now();
+  q.addAfter("k", 60_000);
+  q.addAfter("k", 10);
+  await done.promise;
+  assert.ok(Date.now() - start < 30_000, "the 10 ms add replaced the 60 s one");
+  assert.equal(passes, 1);
+  ac.abort();
+  await running;
+});

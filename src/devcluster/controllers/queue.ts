@@ -35,7 +35,7 @@ export class WorkQueue {
   /** Keys added while active: they go back to #waiting when their pass ends. */
   readonly #dirty = new Set<string>();
   readonly #failures = new Map<string, number>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   #wake: (() => void) | undefined;
   #idleWaiters: (() => void)[] = [];
   #running = false;
@@ -56,18 +56,21 @@ export class WorkQueue {
     this.#wake?.();
   }
 
-  /** Schedules a pass for `key` after `ms`; an earlier pending delayed add for the key wins. */
+  /** Schedules a pass for `key` after `ms`; of several delayed adds for a key, the earliest wins. */
   addAfter(key: string, ms: number): void {
     if (ms <= 0) {
       this.add(key);
       return;
     }
-    if (this.#timers.has(key)) return;
-    const t = setTimeout(() => {
+    const due = Date.now() + ms;
+    const pending = this.#timers.get(key);
+    if (pending && pending.due <= due) return;
+    if (pending) clearTimeout(pending.timer);
+    const timer = setTimeout(() => {
       this.#timers.delete(key);
       this.add(key);
     }, ms);
-    this.#timers.set(key, t);
+    this.#timers.set(key, { timer, due });
   }
 
   /** Number of keys waiting or being worked on. */
@@ -94,7 +97,7 @@ export class WorkQueue {
       await Promise.all(loops);
     } finally {
       signal.removeEventListener("abort", onAbort);
-      for (const t of this.#timers.values()) clearTimeout(t);
+      for (const t of this.#timers.values()) clearTimeout(t.timer);
       this.#timers.clear();
       this.#running = false;
     }
