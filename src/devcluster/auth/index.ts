@@ -65,6 +65,7 @@ export {
 } from "./tokens.js";
 export {
   admissionReview,
+  endpointServiceResolver,
   type DialTarget,
   rulesMatch,
   type Webhook,

@@ -8,7 +8,7 @@ import { type ApiClient, isApiError, type KubeObject, Resources } from "../api/t
 import { adminUser } from "./authenticator.js";
 import { type ClusterPki, createClusterPki } from "./pki.js";
 import { obj, testApi } from "./test-support.js";
-import { rulesMatch, type Webhook, WebhookAdmission, webhooksOf } from "./webhooks.js";
+import { endpointServiceResolver, rulesMatch, type Webhook, WebhookAdmission, webhooksOf } from "./webhooks.js";
 
 /** Every AdmissionReview the test server received, by path. */
 const received: { path: string; review: Record<string, unknown> }[] = [];
@@ -417,6 +417,40 @@ test("a Service reference dials the ClusterIP (or the resolveService hook) and c
     new WebhookAdmission().mutate(podCreate("sample"), viaService),
     /failed calling webhook "svc\.example\.com": failed to call webhook: Post "https:\/\/impostor\.webhooks\.svc:\d+\/inject": service "webhooks\/impostor" not found/,
   );
+});
+
+test("endpointServiceResolver dials a ready endpoint of the Service's port", async (t) => {
+  const hook = config("Mutating", "svc", [{ name: "svc.example.com", service: true, path: "/inject" }]);
+  const client = await cluster(t, [hook]);
+  await client.create(Resources.namespaces, obj("v1", "Namespace", undefined, "webhooks"));
+  await client.create(
+    Resources.services,
+    obj("v1", "Service", "webhooks", "hook", {
+      spec: { ports: [{ name: "https-webhook", port: 443, targetPort: 15017 }] },
+    }),
+  );
+  const admission = new WebhookAdmission({ resolveService: endpointServiceResolver(client) });
+  await assert.rejects(
+    admission.mutate(podCreate("sample"), client),
+    /service "webhooks\/hook" has no ready endpoints for port 443/,
+  );
+  await client.create(
+    Resources.endpointslices,
+    obj("discovery.k8s.io/v1", "EndpointSlice", "webhooks", "hook-abcde", {
+      metadata: { name: "hook-abcde", namespace: "webhooks", labels: { "kubernetes.io/service-name": "hook" } },
+      addressType: "IPv4",
+      ports: [{ name: "https-webhook", port, protocol: "TCP" }],
+      endpoints: [
+        { addresses: ["127.0.0.1"], conditions: { ready: true } },
+        // Not ready: must never be dialled (its port is closed, so dialling it would fail the test).
+        { addresses: ["127.0.0.2"], conditions: { ready: false } },
+      ],
+    }),
+  );
+  for (let i = 0; i < 3; i++) {
+    const out = await admission.mutate(podCreate("sample"), client);
+    assert.equal(out?.metadata.annotations?.["sidecar.istio.io/status"], "injected");
+  }
 });
 
 /** Delegates to `client`, but Services read back with 127.0.0.1 as their ClusterIP. */

@@ -418,6 +418,46 @@ async function resolveClusterIp(client: ApiClient, namespace: string, name: stri
   return { host: ip, port };
 }
 
+/**
+ * A resolveService that dials a ready endpoint of the Service directly (pod IP and the
+ * EndpointSlice's port for the Service port), as kube-apiserver's endpoint routing does. For
+ * when ClusterIPs are not reachable from the API server's process.
+ */
+export function endpointServiceResolver(
+  client: ApiClient,
+): (namespace: string, name: string, port: number) => Promise<DialTarget> {
+  return async (namespace, name, port) => {
+    let svc: KubeObject;
+    try {
+      svc = await client.get(Resources.services, namespace, name);
+    } catch (err) {
+      if (isApiError(err, 404)) throw new Error(`service "${namespace}/${name}" not found`);
+      throw err;
+    }
+    const ports = Array.isArray(rec(svc.spec).ports) ? (rec(svc.spec).ports as unknown[]).map(rec) : [];
+    const servicePort = ports.find((p) => p.port === port);
+    if (!servicePort) throw new Error(`no service port ${port} found for service "${name}"`);
+    const portName = str(servicePort.name);
+    const slices = await client.list(Resources.endpointslices, {
+      namespace,
+      labelSelector: `kubernetes.io/service-name=${name}`,
+    });
+    const targets: DialTarget[] = [];
+    for (const slice of slices.items) {
+      const slicePorts = Array.isArray(slice.ports) ? slice.ports.map(rec) : [];
+      const sp = slicePorts.find((p) => str(p.name) === portName);
+      if (!sp || typeof sp.port !== "number") continue;
+      for (const ep of Array.isArray(slice.endpoints) ? slice.endpoints.map(rec) : []) {
+        if (rec(ep.conditions).ready === false) continue;
+        const address = strings(ep.addresses)[0];
+        if (address) targets.push({ host: address, port: sp.port });
+      }
+    }
+    if (targets.length === 0) throw new Error(`service "${namespace}/${name}" has no ready endpoints for port ${port}`);
+    return targets[Math.floor(Math.random() * targets.length)] as DialTarget;
+  };
+}
+
 function denial(webhookName: string, status: Record<string, unknown>): ApiError {
   const prefix = `admission webhook ${JSON.stringify(webhookName)} denied the request`;
   const message = str(status.message);
