@@ -85,7 +85,7 @@ export async function createRootCa(opts: RootOptions = {}): Promise<KeyedCert> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await keyToPem(keys.privateKey) };
+  return { certPem: ensureNewline(cert.toString("pem")), keyPem: await keyToPem(keys.privateKey) };
 }
 
 export interface IntermediateOptions {
