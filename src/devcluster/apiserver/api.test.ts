@@ -627,6 +627,81 @@ describe("custom resources", () => {
   });
 });
 
+describe("custom resources with a structural schema", () => {
+  const crd: KubeObject = {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: "gadgets.example.com" },
+    spec: {
+      group: "example.com",
+      scope: "Cluster",
+      names: { plural: "gadgets", kind: "Gadget" },
+      versions: [
+        {
+          name: "v1",
+          served: true,
+          storage: true,
+          additionalPrinterColumns: [{ name: "Size", type: "integer", jsonPath: ".spec.size" }],
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              properties: {
+                spec: {
+                  type: "object",
+                  required: ["color"],
+                  properties: {
+                    size: { type: "integer", default: 1 },
+                    color: { type: "string", enum: ["red", "blue"] },
+                    extra: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+                    port: { "x-kubernetes-int-or-string": true },
+                  },
+                },
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+  const gadgets: ResourceRef = { group: "example.com", version: "v1", resource: "gadgets" };
+  const gadget = (spec: Record<string, unknown>): KubeObject => ({
+    apiVersion: "example.com/v1",
+    kind: "Gadget",
+    metadata: { name: "g" },
+    spec,
+  });
+
+  it("defaults, prunes, refuses unknown fields when strict, and checks types, enums and required fields", async (t) => {
+    const { api, c } = await withNamespace(t);
+    await c.create(Resources.customresourcedefinitions, crd);
+    assert.deepEqual(api.resources.lookup(gadgets)?.printerColumns, [
+      { name: "Size", type: "integer", jsonPath: ".spec.size" },
+    ]);
+    const strict = await rejection(
+      c.create(gadgets, gadget({ color: "red", bogus: 1 }), { fieldValidation: "Strict" }),
+    );
+    assert.equal(strict.code, 400);
+    assert.match(strict.message, /strict decoding error: unknown field "spec\.bogus"/);
+    const g = await c.create(
+      gadgets,
+      gadget({ color: "red", bogus: 1, extra: { free: { form: true } }, port: "http" }),
+    );
+    assert.deepEqual(g.spec, { color: "red", extra: { free: { form: true } }, port: "http", size: 1 });
+    const bad = await rejection(
+      c.patch(gadgets, undefined, "g", "application/merge-patch+json", {
+        spec: { size: "big", color: "green", port: 1.5 },
+      }),
+    );
+    assert.equal(bad.code, 422);
+    assert.deepEqual(bad.details?.causes?.map((x) => x.field).sort(), ["spec.color", "spec.port", "spec.size"]);
+    const missing = await rejection(c.create(gadgets, { ...gadget({}), metadata: { name: "h" } }));
+    assert.deepEqual(
+      missing.details?.causes?.map((x) => x.field),
+      ["spec.color"],
+    );
+  });
+});
+
 describe("admission and virtual resources", () => {
   it("mutate runs before validation, validate after, for create, update and delete", async (t) => {
     const seen: string[] = [];

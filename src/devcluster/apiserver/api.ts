@@ -39,6 +39,7 @@ import { ClusterIpAllocator, NodePortAllocator } from "./ipalloc.js";
 import { canonicalOrder, copy, generateName, isRecord, jsonEqual, newUid, specJson, timestamp } from "./meta.js";
 import { type Json, jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import { type CrdSpec, type ResourceInfo, type ResourceRegistry, apiVersionOf } from "./registry.js";
+import { crUnknownFields } from "./crschema.js";
 import { checkFields, pruneFields } from "./schema.js";
 import { type LabelSelector, parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { type Entry, PreconditionFailed, type Store } from "./store.js";
@@ -417,7 +418,10 @@ export class Engine {
     obj.kind = info.kind;
     if (!isRecord(obj.metadata)) obj.metadata = {};
     const mode = opts.fieldValidation ?? "Ignore";
-    const unknown = checkFields(info, obj);
+    const unknown =
+      info.crd !== undefined
+        ? crUnknownFields(info.schema, obj, { prune: false, defaults: false })
+        : checkFields(info, obj);
     if (unknown.length > 0) {
       if (mode === "Strict") {
         throw badRequest(
@@ -428,6 +432,7 @@ export class Engine {
       }
       if (mode === "Warn") for (const f of unknown) opts.onWarning?.(`unknown field "${f}"`);
       pruneFields(info, obj);
+      if (info.crd !== undefined) crUnknownFields(info.schema, obj, { prune: true, defaults: false });
     }
     return obj;
   }
@@ -741,7 +746,10 @@ export class Engine {
       }
       if (sub === "scale") return this.#deriveNew(info, sub, old, patched);
       if (sub !== "status") {
-        const unknown = checkFields(info, patched);
+        const unknown =
+          info.crd !== undefined
+            ? crUnknownFields(info.schema, patched, { prune: false, defaults: false })
+            : checkFields(info, patched);
         if (unknown.length > 0 && opts.fieldValidation === "Strict") {
           throw badRequest(
             `${info.kind} in version "${info.version}" cannot be handled as a ${info.kind}: strict decoding error: ${unknown
@@ -752,7 +760,10 @@ export class Engine {
         if (unknown.length > 0 && opts.fieldValidation === "Warn") {
           for (const f of unknown) opts.onWarning?.(`unknown field "${f}"`);
         }
-        if (unknown.length > 0) pruneFields(info, patched);
+        if (unknown.length > 0) {
+          pruneFields(info, patched);
+          if (info.crd !== undefined) crUnknownFields(info.schema, patched, { prune: true, defaults: false });
+        }
       }
       if (patched.metadata.name !== undefined && patched.metadata.name !== name) {
         throw badRequest(

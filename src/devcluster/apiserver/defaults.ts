@@ -4,6 +4,7 @@
  * place; idempotent, so it can run again after a mutating webhook changed the object.
  */
 import type { KubeObject } from "../api/types.js";
+import { crUnknownFields } from "./crschema.js";
 import type { ClusterIpAllocator } from "./ipalloc.js";
 import { generateName, isRecord } from "./meta.js";
 import type { ResourceInfo } from "./registry.js";
@@ -64,6 +65,10 @@ export function applyDefaults(
   old: KubeObject | undefined,
 ): void {
   const root = o as unknown as Obj;
+  if (info.crd !== undefined) {
+    crUnknownFields(info.schema, o, { prune: false, defaults: true });
+    return;
+  }
   switch (kindKey(info)) {
     case "/Pod": {
       defaultPodSpec(obj(root, "spec"));

@@ -34,7 +34,7 @@ import { Wal } from "./wal.js";
 
 export type { EngineWatchOptions, EngineWriteOptions, LocalApiClient } from "./api.js";
 export { internalUser, selectorString } from "./api.js";
-export type { ResourceInfo } from "./registry.js";
+export type { PrinterColumn, ResourceInfo } from "./registry.js";
 export { ResourceRegistry, apiVersionOf } from "./registry.js";
 export { checkFields, kubeTypes, modelOf, openApiSchemas, patchMeta, pruneFields, rootModels } from "./schema.js";
 export type { KubeTypeTable } from "./schema.js";

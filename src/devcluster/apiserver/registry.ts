@@ -28,6 +28,8 @@ export interface ResourceInfo {
   readonly crd?: string;
   /** For custom resources: the CRD version's openAPIV3Schema, when it has one. */
   readonly schema?: unknown;
+  /** For custom resources: the CRD version's additionalPrinterColumns (for Table output). */
+  readonly printerColumns?: readonly PrinterColumn[];
 }
 
 const allVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"] as const;
@@ -252,6 +254,7 @@ export class ResourceRegistry {
         virtual: false,
         crd: name,
         schema: v.schema?.openAPIV3Schema,
+        printerColumns: v.additionalPrinterColumns ?? [],
       };
       keys.push(refKey(info));
       this.#add(info);
@@ -291,5 +294,16 @@ export interface CrdSpec {
     storage?: boolean;
     schema?: { openAPIV3Schema?: unknown };
     subresources?: { status?: unknown; scale?: unknown };
+    additionalPrinterColumns?: PrinterColumn[];
   }[];
+}
+
+/** One additionalPrinterColumns entry of a CRD version. */
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+  format?: string;
+  priority?: number;
 }

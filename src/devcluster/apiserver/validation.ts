@@ -4,6 +4,7 @@
  * the field causes of a 422 Invalid; an empty list means valid.
  */
 import type { KubeObject } from "../api/types.js";
+import { crValidate } from "./crschema.js";
 import type { Cause } from "./errors.js";
 import { isRecord, jsonEqual } from "./meta.js";
 import type { ResourceInfo } from "./registry.js";
@@ -359,6 +360,7 @@ function validateRbac(o: KubeObject, old: KubeObject | undefined, out: Cause[]):
 export function validateObject(info: ResourceInfo, o: KubeObject, old: KubeObject | undefined): Cause[] {
   const out: Cause[] = [];
   validateMeta(info, o, out);
+  if (info.crd !== undefined) out.push(...crValidate(info.schema, o));
   if (old && info.crd === undefined) {
     // Names cannot change through an update; the URL decides which object is written.
   }
