@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { waitFor } from "../../base/index.js";
+import { createLogger, waitFor } from "../../base/index.js";
 import { type KubeObject, Resources } from "../api/types.js";
 import { type HarnessCluster, startHarnessCluster } from "../node/harness.js";
 
@@ -48,9 +48,15 @@ describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
   const home = mkdtempSync(join(tmpdir(), "isth-kubectl-test-"));
   let c: HarnessCluster;
   let kc = "";
+  const lines: string[] = [];
+  const log = createLogger({ level: "debug", write: (l) => lines.push(l) });
+  const transports = (kind: string) =>
+    lines
+      .filter((l) => l.includes("stream opened") && l.includes(`kind=${kind}`))
+      .map((l) => /transport="([^"]+)"/.exec(l)?.[1] ?? /transport=(\S+)/.exec(l)?.[1]);
 
   before(async () => {
-    c = await startHarnessCluster({ home, name: "kubectl1", network: `kc-${process.pid}`, http: true });
+    c = await startHarnessCluster({ home, name: "kubectl1", network: `kc-${process.pid}`, http: true, log });
     kc = c.kubeconfig ?? "";
     await c.client.create(Resources.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: "sample" } });
     await c.client.create(
@@ -83,11 +89,12 @@ describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
     rmSync(home, { recursive: true, force: true });
   });
 
-  for (const [transport, env] of [
-    ["WebSocket", {}],
-    ["SPDY", { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false" }],
+  for (const [transport, env, wire] of [
+    ["WebSocket", {}, "websocket v5.channel.k8s.io"],
+    ["SPDY", { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false" }, "spdy v4.channel.k8s.io"],
   ] as const) {
     it(`exec over ${transport}: output, stderr and the exit code`, async () => {
+      lines.length = 0;
       const r = await kubectl(
         kc,
         ["exec", "-n", "sample", "sleep", "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
@@ -98,6 +105,7 @@ describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
       assert.equal(r.stdout, "out\n");
       assert.match(r.stderr, /err/);
       assert.equal(r.code, 3);
+      assert.deepEqual(transports("exec"), [wire]);
     });
 
     it(`exec -i over ${transport}: stdin reaches the command`, async () => {
@@ -115,11 +123,12 @@ describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
     assert.equal(tail.stdout, "helloworld v2 listening on port 5000\n");
   });
 
-  for (const [transport, env] of [
-    ["WebSocket", {}],
-    ["SPDY", { KUBECTL_PORT_FORWARD_WEBSOCKETS: "false" }],
+  for (const [transport, env, wire] of [
+    ["WebSocket", { KUBECTL_PORT_FORWARD_WEBSOCKETS: "true" }, "spdy-over-websocket"],
+    ["SPDY", { KUBECTL_PORT_FORWARD_WEBSOCKETS: "false" }, "spdy"],
   ] as const) {
     it(`port-forward over ${transport} reaches the pod's port`, async (t) => {
+      lines.length = 0;
       const child = spawn("kubectl", ["port-forward", "-n", "sample", "pod/hello", ":5000"], {
         env: { ...process.env, KUBECONFIG: kc, ...env },
         stdio: ["ignore", "pipe", "pipe"],
@@ -138,6 +147,7 @@ describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
       assert.equal(await res.text(), "Hello version: v2, instance: hello\n");
       const again = await fetch(`http://127.0.0.1:${port}/health`);
       assert.equal(await again.text(), "Helloworld is healthy");
+      assert.deepEqual(transports("portforward"), [wire]);
     });
   }
 });

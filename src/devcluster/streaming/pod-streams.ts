@@ -94,6 +94,8 @@ class NodePodStreams implements PodStreams {
   readonly #node: LocalNode;
   readonly #log: Logger;
   readonly #wss: WebSocketServer;
+  /** Upgrade requests answered with the SPDY tunnel subprotocol. */
+  readonly #tunnels = new WeakSet<IncomingMessage>();
 
   constructor(opts: PodStreamsOptions) {
     this.#node = opts.node;
@@ -105,6 +107,9 @@ class NodePodStreams implements PodStreams {
         for (const p of [spdyTunnelProtocol, ...wsExecProtocols, "portforward.k8s.io"]) if (offered.has(p)) return p;
         return false;
       },
+    });
+    this.#wss.on("headers", (headers: string[], req: IncomingMessage) => {
+      if (this.#tunnels.has(req)) headers.push(`Sec-WebSocket-Protocol: ${spdyTunnelProtocol}`);
     });
   }
 
@@ -142,6 +147,10 @@ class NodePodStreams implements PodStreams {
     }
   }
 
+  #opened(kind: string, transport: string, pod: KubeObject): void {
+    this.#log.debug("stream opened", { kind, transport, pod: `${pod.metadata.namespace}/${pod.metadata.name}` });
+  }
+
   #exec(
     pod: KubeObject,
     query: URLSearchParams,
@@ -168,6 +177,7 @@ class NodePodStreams implements PodStreams {
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        this.#opened("exec", `websocket ${ws.protocol}`, pod);
         const child = spawnInContainer(target.running, command, flags.stdin);
         wsExec(ws, child, flags, command);
       });
@@ -182,6 +192,7 @@ class NodePodStreams implements PodStreams {
       return;
     }
     acceptSpdy(socket, head, protocol);
+    this.#opened("exec", `spdy ${protocol}`, pod);
     const expected = 1 + (flags.stdin ? 1 : 0) + (flags.stdout ? 1 : 0) + (flags.stderr ? 1 : 0) + (flags.tty ? 1 : 0);
     const streams = new Map<string, SpdyStream>();
     let started = false;
@@ -237,7 +248,11 @@ class NodePodStreams implements PodStreams {
     if (isWs) {
       const offered = new Set(headerValues(req.headers["sec-websocket-protocol"]));
       if (offered.has(spdyTunnelProtocol)) {
+        // `ws` refuses this subprotocol ("/" is not a token character): negotiate it ourselves.
+        delete req.headers["sec-websocket-protocol"];
+        this.#tunnels.add(req);
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
+          this.#opened("portforward", "spdy-over-websocket", pod);
           const duplex = createWebSocketStream(ws);
           duplex.on("error", () => {});
           serveSpdyPortForward(duplex, netns);
@@ -261,7 +276,10 @@ class NodePodStreams implements PodStreams {
         rejectUpgrade(socket, 400, 'query parameter "ports" is required: the pod ports to forward');
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => wsPortForward(ws, netns, ports));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        this.#opened("portforward", `websocket ${ws.protocol}`, pod);
+        wsPortForward(ws, netns, ports);
+      });
       return;
     }
     const offered = headerValues(req.headers["x-stream-protocol-version"]);
@@ -272,6 +290,7 @@ class NodePodStreams implements PodStreams {
       return;
     }
     acceptSpdy(socket, head, "portforward.k8s.io");
+    this.#opened("portforward", "spdy", pod);
     serveSpdyPortForward(socket, netns);
   }
 
