@@ -115,6 +115,22 @@ describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
     });
   }
 
+  it("get pods shows READY counts; describe shows why an unknown image cannot run", async () => {
+    const get = await kubectl(kc, ["get", "pods", "-n", "sample", "sleep", "--no-headers"]);
+    assert.match(get.stdout, /^sleep\s+1\/1\s+Running\s+0\s/);
+    await c.client.create(Resources.pods, pod("nginx", { name: "nginx", image: "nginx:1.27" }));
+    const described = await waitFor(
+      "describe to show the pull failure",
+      async () => {
+        const r = await kubectl(kc, ["describe", "pod", "-n", "sample", "nginx"]);
+        return /Failed to pull image "nginx:1\.27"/.test(r.stdout) ? r.stdout : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    assert.match(described, /Reason:\s+(ErrImagePull|ImagePullBackOff)/);
+    assert.match(described, /not available on a local cluster/);
+  });
+
   it("logs, with --tail", async () => {
     const all = await kubectl(kc, ["logs", "-n", "sample", "hello"]);
     assert.equal(all.code, 0, all.stderr);
