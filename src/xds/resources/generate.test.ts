@@ -5,6 +5,7 @@ import { test } from "node:test";
 import type { Cluster } from "../../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { Cluster_LbPolicy } from "../../gen/envoy/config/cluster/v3/cluster_pb.js";
 import type { ClusterLoadAssignment } from "../../gen/envoy/config/endpoint/v3/endpoint_pb.js";
+import type { Listener } from "../../gen/envoy/config/listener/v3/listener_pb.js";
 import type { RouteConfiguration } from "../../gen/envoy/config/route/v3/route_pb.js";
 import type { ProxyView } from "../../model/index.js";
 import { allTypeUrls, PushContext, shortType, TypeUrl } from "./common.js";
@@ -13,9 +14,11 @@ import {
   guideView,
   helloworldEndpoints,
   helloworldHost,
+  helloworldService,
   proxylessClientCluster1,
   sleepSidecarCluster1,
 } from "./guide-topology.js";
+import { StaticServiceView } from "./static-view.js";
 
 const testdata = join(import.meta.dirname, "testdata");
 const mesh = { trustDomain: "cluster.local", dnsDomain: "cluster.local" };
@@ -108,6 +111,43 @@ test("EDS drops not-ready and terminating endpoints, and other clusters for clus
     new Set([`outbound|5000||${helloworldHost}`]),
   )[0]?.message as ClusterLoadAssignment;
   assert.equal(cla.endpoints.flatMap((l) => l.lbEndpoints).length, 1);
+
+  // The same endpoints behind a cluster-local service: a cluster1 proxy sees none of cluster2's.
+  const local = new StaticServiceView([
+    { service: { ...helloworldService, clusterLocal: true }, endpoints: helloworldEndpoints },
+  ]);
+  const localCla = generate(
+    new PushContext(local, mesh),
+    sleepSidecarCluster1,
+    TypeUrl.ClusterLoadAssignment,
+    new Set([`outbound|5000||${helloworldHost}`]),
+  )[0]?.message as ClusterLoadAssignment;
+  assert.deepEqual(
+    localCla.endpoints.flatMap((l) =>
+      l.lbEndpoints.map((e) => (e.metadata?.filterMetadata.istio?.workload as string).split(";")[4]),
+    ),
+    ["cluster1"],
+  );
+});
+
+test("a TCP service gets a tcp_proxy chain matching its ClusterIP in the proxy's cluster on 0.0.0.0_<port>", () => {
+  const db = {
+    ...helloworldService,
+    hostname: "db.sample.svc.cluster.local",
+    name: "db",
+    ports: [{ name: "tcp-db", port: 5432, protocol: "TCP" as const }],
+  };
+  const ctx = new PushContext(new StaticServiceView([{ service: db, endpoints: [] }]), mesh);
+  const l = generate(ctx, sleepSidecarCluster1, TypeUrl.Listener).find((x) => x.name === "0.0.0.0_5432")
+    ?.message as Listener;
+  const chain = l.filterChains[0];
+  assert.equal(chain?.name, "outbound|5432||db.sample.svc.cluster.local");
+  assert.deepEqual(
+    chain?.filterChainMatch?.prefixRanges.map((p) => `${p.addressPrefix}/${p.prefixLen}`),
+    ["10.201.0.20/32"],
+  );
+  assert.equal(chain?.filters[0]?.name, "envoy.filters.network.tcp_proxy");
+  assert.equal(l.bindToPort, false);
 });
 
 test("proxyless clusters use ROUND_ROBIN and no SDS; sidecars LEAST_REQUEST with mTLS match", () => {
