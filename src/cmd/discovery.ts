@@ -16,6 +16,7 @@ interface Flags {
   grpcAddr: string;
   secureGrpcAddr: string;
   httpAddr: string;
+  webhookAddr: string;
   caDir?: string;
 }
 
@@ -76,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
       grpcAddr: flags.grpcAddr,
       secureGrpcAddr: flags.secureGrpcAddr,
       readinessAddr: flags.httpAddr,
+      webhookAddr: flags.webhookAddr,
       xds: defaultXdsBackend,
       ...(caDir ? { caDir } : {}),
     });

@@ -4,6 +4,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { type EnvSource, defineEnv, errorMessage, parseDuration, readEnv } from "../base/index.js";
+import type { InjectValues } from "../inject/index.js";
 import type { ClusterId, NetworkId } from "../model/index.js";
 import { debounceAfterEnv, debounceMaxEnv } from "../xds/push/debounce.js";
 
@@ -150,4 +151,35 @@ export function parseAddr(raw: string, flag: string): { host: string; port: numb
   }
   const host = (m[1] ?? "").replace(/^\[|\]$/g, "");
   return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
+/**
+ * Parses the `values` key of ConfigMap `istio-sidecar-injector` (JSON, as `isthmus install`
+ * writes it). Missing fields are reported by name.
+ */
+export function parseInjectValues(
+  text: string | undefined,
+): { ok: true; value: InjectValues } | { ok: false; reasons: string[] } {
+  if (text === undefined || text.trim() === "") {
+    return { ok: false, reasons: ['ConfigMap istio-sidecar-injector has no "values" key; run isthmus install'] };
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reasons: [`ConfigMap istio-sidecar-injector key "values" is not JSON: ${errorMessage(err)}`] };
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    return { ok: false, reasons: ['ConfigMap istio-sidecar-injector key "values" is not a JSON object'] };
+  }
+  const d = doc as Record<string, unknown>;
+  const keys = ["hub", "tag", "clusterId", "network", "meshId", "trustDomain", "discoveryAddress", "revision"] as const;
+  const missing = keys.filter((k) => typeof d[k] !== "string");
+  if (missing.length > 0) {
+    return {
+      ok: false,
+      reasons: [`ConfigMap istio-sidecar-injector "values" lacks string field(s) ${missing.join(", ")}`],
+    };
+  }
+  return { ok: true, value: Object.fromEntries(keys.map((k) => [k, d[k]])) as unknown as InjectValues };
 }

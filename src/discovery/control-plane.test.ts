@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import http from "node:http";
+import https from "node:https";
+import tls from "node:tls";
 import { describe, it } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { silentLogger, waitFor } from "../base/index.js";
 import type { Clock } from "../registry/index.js";
 import { FakeApiServer } from "../../test/support/fake-apiserver.js";
+import { Resources } from "../devcluster/api/types.js";
+import { startTestApiServer } from "../devcluster/apiserver/http/testing.js";
 import { ControlPlane } from "./control-plane.js";
 
 const get = (port: number | undefined, path: string) =>
@@ -144,5 +148,155 @@ describe("ControlPlane start-up", () => {
     });
     await assert.rejects(cp.start(), /--monitoringAddr "15014": expected host:port or :port/);
     await cp.close();
+  });
+});
+
+describe("ControlPlane with its CA on a real API server", () => {
+  it("serves xDS over TLS on 15012 and the injection webhook on 15017 with certificates from its CA, and patches the caBundle", async (t) => {
+    const api = await startTestApiServer();
+    t.after(() => api.close());
+    const client = api.api.client();
+    await client.create(Resources.namespaces, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "istio-system" },
+    });
+    await client.create(Resources.namespaces, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "sample", labels: { "istio-injection": "enabled" } },
+    });
+    await client.create(Resources.configmaps, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "istio-sidecar-injector", namespace: "istio-system" },
+      data: {
+        values: JSON.stringify({
+          hub: "docker.io/isthmus",
+          tag: "test",
+          clusterId: "cluster1",
+          network: "network1",
+          meshId: "mesh1",
+          trustDomain: "cluster.local",
+          discoveryAddress: "istiod.istio-system.svc:15012",
+          revision: "default",
+        }),
+      },
+    });
+    await client.create(Resources.mutatingwebhookconfigurations, {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "MutatingWebhookConfiguration",
+      metadata: { name: "istio-sidecar-injector" },
+      webhooks: [
+        {
+          name: "namespace.sidecar-injector.istio.io",
+          clientConfig: { service: { name: "istiod", namespace: "istio-system", path: "/inject", port: 443 } },
+          admissionReviewVersions: ["v1"],
+          sideEffects: "None",
+          // Selects nothing in this test: the API server must not call a webhook it cannot reach.
+          namespaceSelector: { matchLabels: { "no-such-label": "x" } },
+          rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+        },
+      ],
+    });
+    const kc = new KubeConfig();
+    kc.loadFromFile(await api.writeKubeconfig());
+    const cp = new ControlPlane({
+      env: {
+        clusterId: "cluster1",
+        namespace: "istio-system",
+        podName: "",
+        remoteClusterTimeoutMs: 30_000,
+        insecureKubeconfigOptions: new Set(),
+        network: "network1",
+        debounceAfterMs: 100,
+        debounceMaxMs: 10_000,
+      },
+      kubeConfig: kc,
+      log: silentLogger,
+      monitoringAddr: "127.0.0.1:0",
+      grpcAddr: "",
+      secureGrpcAddr: "127.0.0.1:0",
+      webhookAddr: "127.0.0.1:0",
+    });
+    t.after(() => cp.close(100));
+    await cp.start();
+    await cp.whenServing();
+    const root = await waitFor("the published root certificate", async () => {
+      const cm = await client.get(Resources.configmaps, "istio-system", "istio-ca-root-cert").catch(() => undefined);
+      return (cm?.data as Record<string, string> | undefined)?.["root-cert.pem"];
+    });
+
+    // 15012: TLS with a certificate for istiod's Service names, chaining to the root.
+    const peer = await new Promise<tls.PeerCertificate>((resolve, reject) => {
+      const s = tls.connect(
+        {
+          host: "127.0.0.1",
+          port: cp.ports.secureGrpc,
+          ca: root,
+          servername: "istiod.istio-system.svc",
+          ALPNProtocols: ["h2"],
+        },
+        () => {
+          resolve(s.getPeerCertificate());
+          s.end();
+        },
+      );
+      s.on("error", reject);
+    });
+    assert.match(peer.subjectaltname ?? "", /DNS:istiod\.istio-system\.svc/);
+
+    // 15017: an AdmissionReview for a pod in an enabled namespace comes back with a patch.
+    await waitFor("the webhook port", () => cp.ports.webhook);
+    const review = {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      request: {
+        uid: "u-1",
+        kind: { group: "", version: "v1", kind: "Pod" },
+        namespace: "sample",
+        operation: "CREATE",
+        object: {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "p", namespace: "sample" },
+          spec: { containers: [{ name: "app", image: "x" }] },
+        },
+      },
+    };
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: "127.0.0.1",
+          port: cp.ports.webhook,
+          path: "/inject",
+          method: "POST",
+          ca: root,
+          servername: "istiod.istio-system.svc",
+          headers: { "content-type": "application/json" },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => {
+            text += c;
+          });
+          res.on("end", () => resolve(text));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify(review));
+    });
+    const response = (JSON.parse(answer) as { response: { uid: string; allowed: boolean; patch?: string } }).response;
+    assert.equal(response.uid, "u-1");
+    assert.equal(response.allowed, true);
+    assert.match(Buffer.from(response.patch ?? "", "base64").toString("utf8"), /istio-proxy/);
+
+    // The webhook configuration is made to trust the CA.
+    await waitFor("the caBundle", async () => {
+      const mwc = await client.get(Resources.mutatingwebhookconfigurations, undefined, "istio-sidecar-injector");
+      const hooks = mwc.webhooks as { clientConfig: { caBundle?: string } }[];
+      return hooks[0]?.clientConfig.caBundle === Buffer.from(root).toString("base64");
+    });
   });
 });

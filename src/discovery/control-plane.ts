@@ -6,6 +6,7 @@
  */
 import { setMaxListeners } from "node:events";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -16,7 +17,9 @@ import {
   istioCertificateServiceDefinition,
   loadOrCreateCa,
   runRootCertPublisher,
+  runWebhookCaBundlePatcher,
 } from "../ca/index.js";
+import { createInjectionHandler } from "../inject/index.js";
 import { type ConfigMap, Informer, KubeClient, type ListWatcher, ResourceTypes, type Secret } from "../kube/index.js";
 import {
   Aggregate,
@@ -28,7 +31,14 @@ import {
   SecretController,
   kubeRemoteClusterFactory,
 } from "../registry/index.js";
-import { type DiscoveryEnv, type MeshConfig, defaultMeshConfig, parseAddr, parseMeshConfig } from "./config.js";
+import {
+  type DiscoveryEnv,
+  type MeshConfig,
+  defaultMeshConfig,
+  parseAddr,
+  parseInjectValues,
+  parseMeshConfig,
+} from "./config.js";
 import { caClientOf } from "./kube-adapters.js";
 import { renderMetrics } from "./metrics.js";
 import type { XdsBackend, XdsBackendFactory } from "./xds-backend.js";
@@ -46,6 +56,11 @@ export interface ControlPlaneOptions {
   readonly grpcAddr?: string;
   /** `--secureGrpcAddr`, default ":15012": xDS and the CA over TLS. "" disables. */
   readonly secureGrpcAddr?: string;
+  /**
+   * `--webhookAddr`, default ":15017": the sidecar injection webhook over TLS (needs the CA), with
+   * values from ConfigMap `istio-sidecar-injector` key `values`. "" disables.
+   */
+  readonly webhookAddr?: string;
   /** The xDS server. Without one, the xDS ports serve only the CA. */
   readonly xds?: XdsBackendFactory;
   /**
@@ -67,6 +82,7 @@ export interface ListeningPorts {
   readiness?: number;
   grpc?: number;
   secureGrpc?: number;
+  webhook?: number;
 }
 
 /** istiod. The constructor does no I/O; start() begins; close() drains. */
@@ -263,7 +279,52 @@ export class ControlPlane {
     await this.#own.waitForSync(signal);
     if (signal.aborted) return;
     this.isReady();
-    await this.#openXds(await caReady);
+    const ca = await caReady;
+    await this.#openXds(ca);
+    if (ca !== undefined) await this.#openWebhook(ca, signal);
+  }
+
+  /** Serves the injection webhook on 15017 and keeps its caBundle patched (as istiod does). */
+  async #openWebhook(ca: CertificateAuthority, signal: AbortSignal): Promise<void> {
+    const addr = this.#opts.webhookAddr ?? ":15017";
+    if (addr === "" || signal.aborted) return;
+    const { namespace } = this.#opts.env;
+    const cm = (await this.#client
+      .get(ResourceTypes.configmaps, namespace, "istio-sidecar-injector", signal)
+      .catch((err: unknown) => {
+        this.#log.error("cannot read ConfigMap istio-sidecar-injector; not serving the injection webhook", { err });
+        return undefined;
+      })) as ConfigMap | undefined;
+    const values = parseInjectValues(cm?.data?.values);
+    if (!values.ok) {
+      this.#log.warn("not serving the injection webhook", { namespace, reason: values.reasons.join("; ") });
+      return;
+    }
+    const a = parseAddr(addr, "--webhookAddr");
+    const serving = await ca.issueServingCert();
+    const handler = createInjectionHandler({
+      values: values.value,
+      namespaceLabels: async (ns) => this.#own?.namespace(ns)?.metadata.labels,
+      log: this.#log.child("inject"),
+    });
+    const server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, handler);
+    this.#ports.webhook = await new Promise<number>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(a.port, a.host, () => {
+        server.off("error", reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+    this.#httpServers.push(server);
+    this.#tasks.push(
+      runWebhookCaBundlePatcher({
+        client: caClientOf(this.#client),
+        caPem: ca.rootPem,
+        signal,
+        log: this.#log.child("webhook-ca"),
+      }),
+    );
+    this.#log.info("serving the injection webhook", { port: this.#ports.webhook });
   }
 
   async #readMeshConfig(signal: AbortSignal): Promise<MeshConfig> {

@@ -115,6 +115,11 @@ export class ClusterRegistry {
     return undefined;
   }
 
+  /** A cached Namespace (for the injection webhook's namespace check). */
+  namespace(name: string): Namespace | undefined {
+    return this.#namespaces.get(name);
+  }
+
   /** Cached pods, for the control plane's debug views and proxy lookups. */
   pods(): readonly Pod[] {
     return this.#pods.list();
