@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../../base/index.js";
 import { errorMessage, silentLogger } from "../../base/index.js";
-import { type ApiClient, type KubeObject, Resources } from "../api/types.js";
+import { type ApiClient, isApiError, type KubeObject, Resources } from "../api/types.js";
 
 export interface InvolvedObject {
   apiVersion: string;
@@ -55,17 +55,23 @@ export function createEventRecorder(opts: { client: ApiClient; component: string
     const key = `${obj.uid ?? `${obj.namespace}/${obj.name}`}|${type}|${reason}|${message}`;
     const seen = recent.get(key);
     if (seen && now.getTime() - seen.at < repeatWindowMs) {
-      seen.count++;
-      seen.at = now.getTime();
-      await opts.client.patch(
-        Resources.events,
-        seen.namespace,
-        seen.name,
-        "application/merge-patch+json",
-        { count: seen.count, lastTimestamp: now.toISOString() },
-        {},
-      );
-      return;
+      try {
+        await opts.client.patch(
+          Resources.events,
+          seen.namespace,
+          seen.name,
+          "application/merge-patch+json",
+          { count: seen.count + 1, lastTimestamp: now.toISOString() },
+          {},
+        );
+        seen.count++;
+        seen.at = now.getTime();
+        return;
+      } catch (err) {
+        // The Event was deleted (its namespace drained, or someone cleaned up): record a new one.
+        if (!isApiError(err, 404)) throw err;
+        recent.delete(key);
+      }
     }
     const namespace = obj.namespace || "default";
     const name = `${obj.name}.${(now.getTime() * 1_000_000 + Math.floor(Math.random() * 1_000_000)).toString(16)}`;
