@@ -446,7 +446,7 @@ describe("patches through the API", () => {
     assert.equal(s.apiVersion, "autoscaling/v1");
     assert.deepEqual(s.spec, { replicas: 1 });
     assert.deepEqual(s.status, { replicas: 0, selector: "app=d" });
-    await c.patch(
+    const patched = await c.patch(
       Resources.deployments,
       "sample",
       "d",
@@ -454,10 +454,19 @@ describe("patches through the API", () => {
       { spec: { replicas: 4 } },
       { subresource: "scale" },
     );
+    assert.equal(patched.kind, "Scale");
+    assert.deepEqual(patched.spec, { replicas: 4 });
     assert.equal(((await c.get(Resources.deployments, "sample", "d")).spec as { replicas: number }).replicas, 4);
-    await c
-      .update(Resources.replicasets, { ...s, spec: { replicas: 2 } }, { subresource: "scale" })
-      .catch(() => undefined);
+    const stale = await rejection(
+      c.update(Resources.deployments, { ...s, spec: { replicas: 2 } }, { subresource: "scale" }),
+    );
+    assert.equal(stale.code, 409);
+    const put = await c.update(Resources.deployments, { ...patched, spec: { replicas: 2 } }, { subresource: "scale" });
+    assert.deepEqual(put.spec, { replicas: 2 });
+    const negative = await rejection(
+      c.update(Resources.deployments, { ...put, spec: { replicas: -1 } }, { subresource: "scale" }),
+    );
+    assert.equal(negative.code, 422);
   });
 });
 

@@ -532,12 +532,14 @@ export class Engine {
     if (!name) throw badRequest("metadata.name is required for an update");
     const namespace = this.#ns(info, decoded.metadata?.namespace);
     const userRv = decoded.metadata?.resourceVersion || undefined;
-    return this.#guaranteedUpdate(info, ref, namespace, name, opts, user, userRv !== undefined, (old) => {
+    const written = this.#guaranteedUpdate(info, ref, namespace, name, opts, user, userRv !== undefined, (old) => {
       if (userRv !== undefined && userRv !== old.metadata.resourceVersion) {
         throw conflict(info.group, info.resource, name);
       }
       return this.#deriveNew(info, sub, old, copy(decoded));
     });
+    // The scale subresource answers in its own kind.
+    return sub === "scale" ? toScale(info, await written) : written;
   }
 
   /** Builds the object to store from the old one and the client's version, by subresource. */
@@ -722,7 +724,7 @@ export class Engine {
         `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
       );
     }
-    return this.#guaranteedUpdate(info, ref, ns, name, opts, user, false, (old) => {
+    const written = this.#guaranteedUpdate(info, ref, ns, name, opts, user, false, (old) => {
       const base = (sub === "scale" ? toScale(info, old) : old) as unknown as Json;
       let result: Json;
       if (type === "application/merge-patch+json") {
@@ -773,6 +775,7 @@ export class Engine {
       patched.metadata.name = name;
       return this.#deriveNew(info, sub, old, patched);
     });
+    return sub === "scale" ? toScale(info, await written) : written;
   }
 
   async delete(
