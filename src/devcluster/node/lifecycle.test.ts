@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { waitFor } from "../../base/index.js";
 import { type KubeObject, Resources } from "../api/types.js";
-import { type HarnessCluster, startHarnessCluster } from "./harness.js";
+import { type HarnessCluster, repoRoot, startHarnessCluster } from "./harness.js";
+import { startNode } from "./node.js";
+import { processExists } from "./process.js";
 import type { PodStatus } from "./pod-types.js";
 
 const curl = "curlimages/curl:8.16.0";
@@ -215,5 +217,37 @@ describe("pod lifecycle", { timeout: 180_000 }, () => {
       }
     });
     assert.equal(c.node.worker("life", "stubborn"), undefined);
+  });
+
+  it("starts the store's pods again when a node starts after a stop", async (t) => {
+    await c.client.create(
+      Resources.pods,
+      pod("again", { containers: [{ name: "c", image: curl, command: ["sleep", "infinity"] }] }),
+    );
+    await waitPod("again", "Running", (x) => statusOf(x).phase === "Running");
+    const first = c.node.worker("life", "again")?.running("c")?.pid;
+    assert.ok(first);
+    await c.node.stop();
+    assert.equal(processExists(first), false);
+    const stateDir = mkdtempSync(join(tmpdir(), "isth-life-node2-"));
+    const node2 = await startNode({
+      client: c.client,
+      clusterName: c.name,
+      nodeName: "life1-control-plane",
+      network: c.network,
+      repoRoot,
+      stateDir,
+    });
+    t.after(async () => {
+      await node2.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+    const second = await waitFor("the pod to run again", () => node2.worker("life", "again")?.running("c")?.pid);
+    assert.notEqual(second, first);
+    await waitPod(
+      "again",
+      "Running on the new node",
+      (x) => statusOf(x).phase === "Running" && statusOf(x).startTime !== undefined,
+    );
   });
 });

@@ -92,8 +92,10 @@ export function resourceField(
   const [kind, res] = ref.resource.split(".") as [string, string];
   const fromSpec = (kind === "limits" ? c?.resources?.limits : c?.resources?.requests)?.[res ?? ""];
   const value = fromSpec ?? (kind === "limits" ? (res === "cpu" ? node.cpu : node.memory) : "0");
-  if (res === "cpu") return String(Math.ceil(cpuMillis(value) / cpuMillis(ref.divisor ?? "1")));
-  return String(Math.ceil(bytes(value) / bytes(ref.divisor ?? "1")));
+  // A missing or zero divisor means 1, as in Kubernetes.
+  const divisor = ref.divisor && ref.divisor !== "0" ? ref.divisor : "1";
+  if (res === "cpu") return String(Math.ceil(cpuMillis(value) / cpuMillis(divisor)));
+  return String(Math.ceil(bytes(value) / bytes(divisor)));
 }
 
 /** Replaces `$(NAME)` with earlier values; `$$(NAME)` stays literal; unknown names stay as written. */

@@ -225,7 +225,8 @@ export class PodWorker {
         this.#podMessage = { reason, message };
         this.#changed();
         await sleep(delay, this.#ac.signal);
-        delay = Math.min(delay * 2, 30_000);
+        // Short cap: a ConfigMap a controller is about to create (istio-ca-root-cert) should not hold a pod for long.
+        delay = Math.min(delay * 2, 8_000);
       }
     }
   }
