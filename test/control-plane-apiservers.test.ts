@@ -197,6 +197,14 @@ describe("control plane with two clusters (in-process API servers)", () => {
       Record<string, Record<string, unknown[]>>
     >;
     assert.deepEqual(Object.keys(endpointz[host]?.grpc ?? {}), ["cluster1", "cluster2"]);
+    const registryz = JSON.parse((await monitoring("/debug/registryz")).text) as {
+      hostname: string;
+      clusterVips: Record<string, string>;
+    }[];
+    assert.deepEqual(Object.keys(registryz.find((s) => s.hostname === host)?.clusterVips ?? {}), [
+      "cluster1",
+      "cluster2",
+    ]);
     const metrics = (await monitoring("/metrics")).text;
     assert.match(metrics, /pilot_xds 1/);
     assert.match(metrics, /pilot_xds_pushes\{type="eds"\} [1-9]/);
@@ -288,6 +296,11 @@ describe("control plane with two clusters (in-process API servers)", () => {
         return syncz.find((c) => c.proxyId === nodeId)?.types.find((t) => t.status === "NACKED");
       });
       assert.equal(entry.nack?.message, "test client rejects this cluster");
+      const dump = JSON.parse((await monitoring(`/debug/config_dump?proxyID=${encodeURIComponent(nodeId)}`)).text) as {
+        types: Record<string, { nack?: { message: string } }>;
+      };
+      assert.equal(dump.types.CDS?.nack?.message, "test client rejects this cluster");
+      assert.equal((await monitoring("/debug/config_dump?proxyID=nobody")).status, 404);
       assert.match((await monitoring("/metrics")).text, /pilot_total_xds_rejects\{type="cds"\} 1/);
     } finally {
       stream.cancel();
