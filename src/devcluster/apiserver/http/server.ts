@@ -550,6 +550,13 @@ export class ApiHttpServer {
     if (!info.verbs.includes(ri.verb) && !(ri.verb === "watch" && info.verbs.includes("list") && ri.namedInPath)) {
       fail(methodNotAllowedStatus(method, info.resource));
     }
+    // Objects are created on collections and replaced/patched by name, never the other way round.
+    if (
+      (ri.verb === "create" && ri.namedInPath) ||
+      ((ri.verb === "update" || ri.verb === "patch") && !ri.namedInPath)
+    ) {
+      fail(methodNotAllowedStatus(method, info.resource));
+    }
     if (info.namespaced && ri.namespace === "" && ri.verb !== "list" && ri.verb !== "watch") {
       fail(methodNotAllowedStatus(method, info.resource));
     }
