@@ -117,3 +117,42 @@ test("deploymentStatus sums ReplicaSets and sets Available/Progressing", () => {
     ],
   );
 });
+
+test("deploymentStatus: no progress past progressDeadlineSeconds is ProgressDeadlineExceeded; any progress restarts the clock", () => {
+  const d = deploy(2);
+  d.spec!.progressDeadlineSeconds = 10;
+  const stuck = rs("new", 2, 0, "2026-01-02T00:00:00Z");
+  stuck.status = { replicas: 2, readyReplicas: 0, availableReplicas: 0 };
+  d.status = {
+    replicas: 2,
+    updatedReplicas: 2,
+    readyReplicas: 0,
+    availableReplicas: 0,
+    conditions: [
+      {
+        type: "Progressing",
+        status: "True",
+        reason: "ReplicaSetUpdated",
+        message: 'ReplicaSet "new" is progressing.',
+        lastUpdateTime: "2026-01-03T00:00:00Z",
+        lastTransitionTime: "2026-01-03T00:00:00Z",
+      },
+    ],
+  };
+  const early = deploymentStatus(d, stuck, [stuck], "2026-01-03T00:00:05Z", false);
+  assert.equal(early.conditions?.[1]?.reason, "ReplicaSetUpdated");
+  assert.equal(early.conditions?.[1]?.lastUpdateTime, "2026-01-03T00:00:00Z");
+  const late = deploymentStatus(d, stuck, [stuck], "2026-01-03T00:00:11Z", false);
+  assert.deepEqual([late.conditions?.[1]?.status, late.conditions?.[1]?.reason], ["False", "ProgressDeadlineExceeded"]);
+  assert.equal(late.conditions?.[1]?.message, 'ReplicaSet "new" has timed out progressing.');
+  const moving = rs("new", 2, 1, "2026-01-02T00:00:00Z");
+  const progressed = deploymentStatus(d, moving, [moving], "2026-01-03T00:00:11Z", false);
+  assert.deepEqual(
+    [
+      progressed.conditions?.[1]?.status,
+      progressed.conditions?.[1]?.reason,
+      progressed.conditions?.[1]?.lastUpdateTime,
+    ],
+    ["True", "ReplicaSetUpdated", "2026-01-03T00:00:11Z"],
+  );
+});

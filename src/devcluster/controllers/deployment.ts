@@ -245,13 +245,39 @@ export function deploymentStatus(
     );
   } else if (newRs) {
     const old = prev?.find((c) => c.type === "Progressing");
-    // Keep "created" until something better happens, as Kubernetes does.
-    progressing =
-      old?.reason === "NewReplicaSetCreated" &&
-      old.message === `Created new replica set "${rsName}"` &&
-      old.status === "True"
-        ? old
-        : condition(prev, "Progressing", "True", "ReplicaSetUpdated", `ReplicaSet "${rsName}" is progressing.`, now);
+    const before = d.status ?? {};
+    const progressed =
+      (before.replicas ?? 0) !== replicas ||
+      (before.updatedReplicas ?? 0) !== updatedReplicas ||
+      (before.readyReplicas ?? 0) !== readyReplicas ||
+      (before.availableReplicas ?? 0) !== availableReplicas;
+    const deadline = d.spec?.progressDeadlineSeconds;
+    const stalledSince = Date.parse(old?.lastUpdateTime ?? "");
+    const aboutThis = old?.message?.includes(`"${rsName}"`) === true;
+    if (progressed || !old || !aboutThis) {
+      // Any step forward restarts the progress deadline.
+      progressing = {
+        ...condition(prev, "Progressing", "True", "ReplicaSetUpdated", `ReplicaSet "${rsName}" is progressing.`, now),
+        lastUpdateTime: now,
+      };
+    } else if (
+      deadline !== undefined &&
+      old.status === "True" &&
+      Number.isFinite(stalledSince) &&
+      stalledSince + deadline * 1000 <= Date.parse(now)
+    ) {
+      progressing = condition(
+        prev,
+        "Progressing",
+        "False",
+        "ProgressDeadlineExceeded",
+        `ReplicaSet "${rsName}" has timed out progressing.`,
+        now,
+      );
+    } else {
+      // Nothing moved: keep what we said ("created", "progressing" or "timed out") and its times.
+      progressing = old;
+    }
   } else {
     progressing = condition(
       prev,
@@ -384,6 +410,7 @@ export class DeploymentController {
     }
     const now = new Date().toISOString();
     const status = deploymentStatus(d, newRs, all, now, justCreated);
+    this.#watchDeadline(key, d, status);
     if (!sameStatus(d.status, status)) {
       try {
         await this.#client.patch(
@@ -447,6 +474,16 @@ export class DeploymentController {
       if (isApiError(err, 404) || isApiError(err, 409)) return undefined;
       throw err;
     }
+  }
+
+  /** When the Deployment's progress deadline passes without progress, look again. */
+  #watchDeadline(key: string, d: Deployment, status: NonNullable<Deployment["status"]>): void {
+    const deadline = d.spec?.progressDeadlineSeconds;
+    const p = status.conditions?.find((c) => c.type === "Progressing");
+    if (deadline === undefined || p?.status !== "True" || p.reason === "NewReplicaSetAvailable") return;
+    const since = Date.parse(p.lastUpdateTime ?? "");
+    if (!Number.isFinite(since)) return;
+    this.#queue.addAfter(key, Math.max(0, since + deadline * 1000 - Date.now()) + 50);
   }
 
   async #createNewRs(d: Deployment, replicas: number, revision: number): Promise<ReplicaSet> {

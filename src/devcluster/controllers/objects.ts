@@ -89,6 +89,7 @@ export interface Deployment extends KubeObject {
     template?: PodTemplate;
     minReadySeconds?: number;
     revisionHistoryLimit?: number;
+    progressDeadlineSeconds?: number;
     paused?: boolean;
     strategy?: {
       type?: "RollingUpdate" | "Recreate";
