@@ -362,6 +362,14 @@ test("the webhook's certificate must verify against its caBundle", async (t) => 
     );
     return true;
   });
+  const garbage = await cluster(t, [
+    config("Validating", "garbage", [{ name: "garbage.example.com", path: "/allow", ca: "not a certificate" }]),
+  ]);
+  await assert.rejects(new WebhookAdmission().validate(podCreate("sample"), garbage), (err: unknown) => {
+    assert.ok(isApiError(err, 500));
+    assert.match(err.message, /failed calling webhook "garbage\.example\.com": /);
+    return true;
+  });
 });
 
 test("a Service reference dials the ClusterIP (or the resolveService hook) and checks the Service's DNS name", async (t) => {

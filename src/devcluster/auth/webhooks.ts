@@ -531,24 +531,31 @@ function post(p: {
   const u = new URL(p.url);
   const fail = (why: string) => new CallFailure(`failed to call webhook: Post ${JSON.stringify(p.url)}: ${why}`);
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: p.dial.host,
-      port: p.dial.port,
-      method: "POST",
-      path: `${u.pathname}${u.search}`,
-      // SNI must be a DNS name; for an IP the certificate is still checked against it below.
-      ...(isIP(p.serverName) ? {} : { servername: p.serverName }),
-      ...(p.ca ? { ca: p.ca } : {}),
-      rejectUnauthorized: true,
-      checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(p.serverName, cert),
-      agent: false,
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json",
-        host: u.host,
-        "content-length": Buffer.byteLength(p.body),
-      },
-    });
+    let req: ReturnType<typeof httpsRequest>;
+    try {
+      req = httpsRequest({
+        host: p.dial.host,
+        port: p.dial.port,
+        method: "POST",
+        path: `${u.pathname}${u.search}`,
+        // SNI must be a DNS name; for an IP the certificate is still checked against it below.
+        ...(isIP(p.serverName) ? {} : { servername: p.serverName }),
+        ...(p.ca ? { ca: p.ca } : {}),
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(p.serverName, cert),
+        agent: false,
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          host: u.host,
+          "content-length": Buffer.byteLength(p.body),
+        },
+      });
+    } catch (err) {
+      // A caBundle that is not PEM fails here, before any connection: a call failure like any other.
+      reject(fail(`invalid clientConfig.caBundle or TLS options: ${errorMessage(err)}`));
+      return;
+    }
     const timer = setTimeout(() => req.destroy(fail("context deadline exceeded")), p.timeoutMs);
     const done = (fn: () => void) => {
       clearTimeout(timer);
