@@ -320,6 +320,13 @@ export class Engine {
       const mutated = await adm.mutate(attrs(current), this.client(internalUser));
       if (mutated) {
         current = mutated;
+        if (!isRecord(current.metadata)) current.metadata = {};
+        // Admission may change the object, not who it is.
+        current.metadata.uid = m.uid;
+        current.metadata.creationTimestamp = m.creationTimestamp;
+        if (namespace !== undefined) current.metadata.namespace = namespace;
+        current.apiVersion = obj.apiVersion;
+        current.kind = obj.kind;
         pruneFields(info, current);
         applyDefaults(info, current, ctx, undefined);
       }
@@ -646,6 +653,12 @@ export class Engine {
         const mutated = await adm.mutate(attrs(next), this.client(internalUser));
         if (mutated) {
           next = mutated;
+          if (!isRecord(next.metadata)) next.metadata = {};
+          next.metadata.uid = old.metadata.uid;
+          next.metadata.name = name;
+          if (namespace !== undefined) next.metadata.namespace = namespace;
+          next.apiVersion = apiVersionOf(info.group, info.version);
+          next.kind = info.kind;
           pruneFields(info, next);
           applyDefaults(info, next, ctx, old);
         }
