@@ -40,6 +40,9 @@ export function stableStringify(value: unknown): string {
  * Deployment's collisionCount when set), its decimal form safe-encoded (up to 10 characters).
  * Pure: the same template always gives the same hash.
  */
+// Kubernetes hashes Go's printed form of its typed structs, which JSON cannot reproduce, so a
+// template hashes differently here than on a real cluster; only the shape and the stability of
+// names matter to clients (they find a Deployment's ReplicaSet by template, not by hash).
 export function podTemplateHash(template: unknown, collisionCount?: number): string {
   let text = stableStringify(template);
   if (collisionCount !== undefined && collisionCount > 0) text += `#${collisionCount}`;
