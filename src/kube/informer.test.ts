@@ -3,9 +3,11 @@ import { describe, it } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Backoff, silentLogger, waitFor } from "../base/index.js";
 import { FakeApiServer } from "../../test/support/fake-apiserver.js";
-import { KubeClient } from "./client.js";
+import { KubeClient, type ListWatcher } from "./client.js";
 import { Informer, type InformerEvent } from "./informer.js";
-import { type Service, ResourceTypes } from "./objects.js";
+import { type ConfigMap, type Service, ResourceTypes } from "./objects.js";
+import { Resources } from "../devcluster/api/types.js";
+import { startTestApiServer } from "../devcluster/apiserver/http/testing.js";
 
 const svc = (name: string, labels: Record<string, string> = {}) => ({
   metadata: { name, namespace: "sample", labels },
@@ -126,5 +128,104 @@ describe("Informer against an API server", () => {
     await waitFor("the informer to report the failure", () => informer.lastError() !== undefined, { intervalMs: 10 });
     assert.match(informer.lastError() ?? "", /HTTP 401 Unauthorized/);
     assert.equal(informer.hasSynced(), false);
+  });
+});
+
+describe("Informer against the local cluster's API server", () => {
+  const cm = (name: string, v = "1") => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace: "default" },
+    data: { v },
+  });
+
+  it("survives an outage longer than the watch history: relists and emits only the differences", async (t) => {
+    const api = await startTestApiServer({ historyWindow: 3 });
+    t.after(() => api.close());
+    const store = api.api.client();
+    await store.create(Resources.configmaps, cm("keep"));
+    await store.create(Resources.configmaps, cm("gone"));
+    const kc = new KubeConfig();
+    kc.loadFromFile(await api.writeKubeconfig());
+    const abort = new AbortController();
+    const kube = new KubeClient(kc);
+    let lists = 0;
+    const counting: ListWatcher = {
+      list: (...a) => {
+        lists++;
+        return kube.list(...a);
+      },
+      watch: (...a) => kube.watch(...a),
+    };
+    const informer = new Informer<ConfigMap>({
+      client: counting,
+      type: ResourceTypes.configmaps,
+      namespace: "default",
+      log: silentLogger,
+      backoff: new Backoff(20, 50),
+    });
+    const events: string[] = [];
+    informer.subscribe((e) => events.push(`${e.type} ${e.object.metadata.name}`));
+    const run = informer.run(abort.signal);
+    t.after(async () => {
+      abort.abort();
+      await run;
+    });
+    await informer.waitForSync(abort.signal);
+    assert.deepEqual(events.sort(), ["added gone", "added keep"]);
+
+    await api.http.stopListening();
+    await waitFor("the informer to notice", () => informer.lastError() !== undefined, { intervalMs: 10 });
+    // More changes than the server remembers: the informer's resourceVersion will be too old (410).
+    await store.delete(Resources.configmaps, "default", "gone");
+    for (const n of ["n1", "n2", "n3", "n4"]) await store.create(Resources.configmaps, cm(n));
+    const keep = await store.get(Resources.configmaps, "default", "keep");
+    await store.update(Resources.configmaps, { ...keep, data: { v: "2" } });
+    await api.http.listen();
+    await waitFor(
+      "the informer to catch up",
+      () => informer.list().length === 5 && informer.lastError() === undefined,
+      {
+        intervalMs: 10,
+      },
+    );
+    assert.deepEqual(
+      informer
+        .list()
+        .map((c) => c.metadata.name)
+        .sort(),
+      ["keep", "n1", "n2", "n3", "n4"],
+    );
+    assert.equal(informer.get("keep", "default")?.data?.v, "2");
+    assert.equal(lists, 2, "listed again after 410 Gone");
+    assert.deepEqual(events.slice(2).sort(), [
+      "added n1",
+      "added n2",
+      "added n3",
+      "added n4",
+      "deleted gone",
+      "updated keep",
+    ]);
+  });
+
+  it("names the API server when the token is refused", async (t) => {
+    const api = await startTestApiServer();
+    t.after(() => api.close());
+    const kc = new KubeConfig();
+    kc.loadFromFile(await api.writeKubeconfig("not-a-token"));
+    const abort = new AbortController();
+    const informer = new Informer<ConfigMap>({
+      client: new KubeClient(kc),
+      type: ResourceTypes.configmaps,
+      log: silentLogger,
+      backoff: new Backoff(20, 50),
+    });
+    const run = informer.run(abort.signal);
+    t.after(async () => {
+      abort.abort();
+      await run;
+    });
+    await waitFor("the refusal", () => informer.lastError(), { intervalMs: 10 });
+    assert.match(informer.lastError() ?? "", new RegExp(`GET ${api.url}/api/v1/configmaps.*HTTP 401 Unauthorized`));
   });
 });
