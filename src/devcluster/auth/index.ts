@@ -5,7 +5,8 @@
  * admission. Imports only src/base and src/devcluster/api.
  *
  * Wiring (composition root):
- *   const pki = await loadPki(dir) or createClusterPki({...}) + savePki(dir, pki)
+ *   const pki = await loadPki(dir) (then ensureServingCert(pki, {...}) + savePki if reissued)
+ *              or createClusterPki({...}) + savePki(dir, pki)
  *   const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client })
  *   const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens })
  *   const rbacSource = watchedRbacSource(client, log); rbacSource.start(signal)   // or liveRbacSource(client)
@@ -29,6 +30,7 @@ export {
   type ClusterPki,
   type ClusterPkiOptions,
   createClusterPki,
+  ensureServingCert,
   kubernetesServiceDnsNames,
   loadPki,
   PkiError,

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type ClusterPki, createClusterPki, loadPki, PkiError, savePki } from "./pki.js";
+import { type ClusterPki, createClusterPki, ensureServingCert, loadPki, PkiError, savePki } from "./pki.js";
 
 const pkiA = createClusterPki({
   clusterName: "east",
@@ -99,4 +99,22 @@ test("savePki/loadPki round-trip with owner-only files; a mixed-up folder is ref
     (err: unknown) => err instanceof PkiError && /ca\.crt/.test(err.message),
   );
   assert.ok((await readFile(join(dir, "pki", "sa.pub"), "utf8")).includes("PUBLIC KEY"));
+});
+
+test("ensureServingCert keeps a certificate that fits and reissues one from the same CA when the address changed", async () => {
+  const a = await pkiA;
+  const same = await ensureServingCert(a, { apiServerIps: ["10.200.0.1"], apiServerDnsNames: ["east.local"] });
+  assert.equal(same.reissued, false);
+  assert.equal(same.pki, a);
+
+  const moved = await ensureServingCert(a, { apiServerIps: ["10.200.16.1"], apiServerDnsNames: [] });
+  assert.equal(moved.reissued, true);
+  assert.equal(moved.pki.caCertPem, a.caCertPem);
+  assert.equal(moved.pki.adminToken, a.adminToken);
+  const cert = new X509Certificate(moved.pki.servingCertPem);
+  assert.equal(cert.checkIP("10.200.16.1"), "10.200.16.1");
+  assert.equal(cert.checkHost("kubernetes.default.svc"), "kubernetes.default.svc");
+  const ca = new X509Certificate(a.caCertPem);
+  assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey));
+  assert.equal(await handshake(moved.pki, a.caCertPem, { host: "127.0.0.1", servername: "kubernetes" }), "ok");
 });

@@ -73,6 +73,77 @@ function serial(): string {
   return b.toString("hex");
 }
 
+async function issueServingCert(p: {
+  caCert: x509.X509Certificate;
+  caKey: CryptoKey;
+  caPublicKey: CryptoKey;
+  apiServerIps: string[];
+  apiServerDnsNames: string[];
+  notBefore: Date;
+  notAfter: Date;
+}): Promise<{ certPem: string; keyPem: string }> {
+  const servingKeys = await newEcKeys();
+  const ips = [...new Set(["127.0.0.1", ...p.apiServerIps])];
+  const dnsNames = [...new Set([...kubernetesServiceDnsNames, ...p.apiServerDnsNames])];
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: "CN=kube-apiserver",
+    issuer: p.caCert.subject,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    publicKey: servingKeys.publicKey,
+    signingKey: p.caKey,
+    signingAlgorithm: ecSigning,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        ...dnsNames.map((value) => ({ type: "dns" as const, value })),
+        ...ips.map((value) => ({ type: "ip" as const, value })),
+      ]),
+      await x509.SubjectKeyIdentifierExtension.create(servingKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(p.caPublicKey),
+    ],
+  });
+  return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(servingKeys.privateKey) };
+}
+
+/**
+ * Returns `pki` unchanged when its serving certificate names every given address and DNS name
+ * and is valid for at least 30 more days; otherwise the same PKI with a new serving certificate
+ * from the same CA (kubeconfigs and tokens stay valid). For a cluster whose address changed.
+ */
+export async function ensureServingCert(
+  pki: ClusterPki,
+  opts: { apiServerIps: string[]; apiServerDnsNames: string[]; validityDays?: number },
+): Promise<{ pki: ClusterPki; reissued: boolean }> {
+  const current = new X509Certificate(pki.servingCertPem);
+  const covers =
+    [...new Set(["127.0.0.1", ...opts.apiServerIps])].every((ip) => current.checkIP(ip) !== undefined) &&
+    [...kubernetesServiceDnsNames, ...opts.apiServerDnsNames].every((dns) => current.checkHost(dns) !== undefined) &&
+    Date.parse(current.validTo) - Date.now() > 30 * 86_400_000;
+  if (covers) return { pki, reissued: false };
+  const caCert = new x509.X509Certificate(pki.caCertPem);
+  const caKey = await webcrypto.subtle.importKey(
+    "pkcs8",
+    createPrivateKey(pki.caKeyPem).export({ type: "pkcs8", format: "der" }),
+    ecKeyAlgorithm,
+    false,
+    ["sign"],
+  );
+  const serving = await issueServingCert({
+    caCert,
+    caKey,
+    caPublicKey: await caCert.publicKey.export(),
+    apiServerIps: opts.apiServerIps,
+    apiServerDnsNames: opts.apiServerDnsNames,
+    notBefore: new Date(Date.now() - 5 * 60_000),
+    notAfter: new Date(Math.min(Date.now() + (opts.validityDays ?? 3650) * 86_400_000, caCert.notAfter.getTime())),
+  });
+  return { pki: { ...pki, servingCertPem: serving.certPem, servingKeyPem: serving.keyPem }, reissued: true };
+}
+
 /** Creates a fresh PKI for one cluster (keys generated in memory; nothing is written). */
 export async function createClusterPki(opts: ClusterPkiOptions): Promise<ClusterPki> {
   const days = opts.validityDays ?? 3650;
@@ -98,29 +169,14 @@ export async function createClusterPki(opts: ClusterPkiOptions): Promise<Cluster
     ],
   });
 
-  const servingKeys = await newEcKeys();
-  const ips = [...new Set(["127.0.0.1", ...opts.apiServerIps])];
-  const dnsNames = [...new Set([...kubernetesServiceDnsNames, ...opts.apiServerDnsNames])];
-  const servingCert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(),
-    subject: "CN=kube-apiserver",
-    issuer: caCert.subject,
+  const serving = await issueServingCert({
+    caCert,
+    caKey: caKeys.privateKey,
+    caPublicKey: caKeys.publicKey,
+    apiServerIps: opts.apiServerIps,
+    apiServerDnsNames: opts.apiServerDnsNames,
     notBefore,
     notAfter,
-    publicKey: servingKeys.publicKey,
-    signingKey: caKeys.privateKey,
-    signingAlgorithm: ecSigning,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        ...dnsNames.map((value) => ({ type: "dns" as const, value })),
-        ...ips.map((value) => ({ type: "ip" as const, value })),
-      ]),
-      await x509.SubjectKeyIdentifierExtension.create(servingKeys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
-    ],
   });
 
   const saKeys = (await webcrypto.subtle.generateKey(
@@ -133,8 +189,8 @@ export async function createClusterPki(opts: ClusterPkiOptions): Promise<Cluster
     clusterName: opts.clusterName,
     caCertPem: caCert.toString("pem"),
     caKeyPem: await privateKeyPem(caKeys.privateKey),
-    servingCertPem: servingCert.toString("pem"),
-    servingKeyPem: await privateKeyPem(servingKeys.privateKey),
+    servingCertPem: serving.certPem,
+    servingKeyPem: serving.keyPem,
     serviceAccountKeyPem: await privateKeyPem(saKeys.privateKey),
     serviceAccountPublicKeyPem: toPem(await webcrypto.subtle.exportKey("spki", saKeys.publicKey), "PUBLIC KEY"),
     adminToken: randomBytes(32).toString("base64url"),
