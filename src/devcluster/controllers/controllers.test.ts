@@ -638,6 +638,34 @@ test("foreground deletion waits for dependents; orphan deletion leaves them with
   const kept = secrets.find((o) => o.metadata.name === "orphan-dep");
   assert.ok(kept, "the orphaned dependent stays");
   assert.deepEqual(kept.metadata.ownerReferences ?? [], []);
+
+  // kubectl delete --cascade=foreground on a Deployment: pods, then the ReplicaSet, then the Deployment.
+  await client.create(Resources.deployments, { ...deployment("fgd", 2), metadata: { name: "fgd", namespace: "prop" } });
+  await until(client, Resources.pods, "prop", "2 pods", (items) => (items.length === 2 ? true : undefined));
+  let sawDeploymentWithoutPods = false;
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const list = await client.list(Resources.deployments, { namespace: "prop" });
+  const watching = (async () => {
+    try {
+      for await (const ev of client.watch(
+        Resources.deployments,
+        { namespace: "prop", resourceVersion: list.resourceVersion },
+        ac.signal,
+      )) {
+        if (ev.type !== "DELETED") continue;
+        const pods = (await client.list(Resources.pods, { namespace: "prop" })).items;
+        sawDeploymentWithoutPods = pods.length === 0;
+        return;
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  await client.delete(Resources.deployments, "prop", "fgd", { propagationPolicy: "Foreground" });
+  await watching;
+  assert.ok(sawDeploymentWithoutPods, "the Deployment went only after its pods");
+  assert.equal((await client.list(Resources.replicasets, { namespace: "prop" })).items.length, 0);
 });
 
 test("a Recreate Deployment removes every old pod before the new ReplicaSet gets any", async (t) => {
