@@ -287,6 +287,8 @@ export class LocalNode {
   #startWorker(pod: KubeObject): void {
     const uid = pod.metadata.uid ?? "";
     if (!this.#ctx || this.#workers.has(uid) || this.#finishing.has(uid)) return;
+    // Deleted while being bound: the informer no longer has it, and no delete event will come.
+    if (this.#pods.get(pod.metadata.namespace, pod.metadata.name ?? "")?.metadata.uid !== uid) return;
     const w = new PodWorker(this.#ctx, pod);
     this.#workers.set(uid, w);
     void w.run();
@@ -349,11 +351,17 @@ export class LocalNode {
       this.#log.warn("finishing a pod's deletion failed", { pod: pod.metadata.name, error: errorMessage(err) });
     } finally {
       this.#finishing.delete(uid);
+      this.#forgetEvents(uid);
     }
+  }
+
+  #forgetEvents(uid: string): void {
+    for (const key of this.#events.keys()) if (key.startsWith(`${uid}\u0000`)) this.#events.delete(key);
   }
 
   #gone(pod: KubeObject): void {
     const uid = pod.metadata.uid ?? "";
+    this.#forgetEvents(uid);
     const w = this.#workers.get(uid);
     if (!w) return;
     this.#workers.delete(uid);

@@ -278,11 +278,15 @@ export class PodWorker {
   async #containerLoop(run: ContainerRun): Promise<boolean> {
     const signal = this.#ac.signal;
     const c = run.spec;
+    // Init containers retry on failure unless the pod never restarts; native sidecars always restart.
+    const podPolicy = this.#spec.restartPolicy ?? "Always";
     const policy = run.init
       ? c.restartPolicy === "Always"
         ? "Always"
-        : "OnFailure"
-      : (this.#spec.restartPolicy ?? "Always");
+        : podPolicy === "Never"
+          ? "Never"
+          : "OnFailure"
+      : podPolicy;
     const neverStop = !run.init && policy === "Always";
     let backoff = this.#ctx.backoff.initialMs;
     while (!signal.aborted) {
