@@ -16,6 +16,7 @@ import {
   createCertificateServiceHandlers,
   istioCertificateServiceDefinition,
   loadOrCreateCa,
+  RestKubeApi,
   runRootCertPublisher,
   runWebhookCaBundlePatcher,
 } from "../ca/index.js";
@@ -39,7 +40,6 @@ import {
   parseInjectValues,
   parseMeshConfig,
 } from "./config.js";
-import { caClientOf } from "./kube-adapters.js";
 import { renderMetrics } from "./metrics.js";
 import type { XdsBackend, XdsBackendFactory } from "./xds-backend.js";
 
@@ -318,7 +318,7 @@ export class ControlPlane {
     this.#httpServers.push(server);
     this.#tasks.push(
       runWebhookCaBundlePatcher({
-        client: caClientOf(this.#client),
+        client: new RestKubeApi(this.#client),
         caPem: ca.rootPem,
         signal,
         log: this.#log.child("webhook-ca"),
@@ -367,7 +367,7 @@ export class ControlPlane {
       return opt;
     }
     const backoff = new Backoff(500, 10_000);
-    const client = caClientOf(this.#client);
+    const client = new RestKubeApi(this.#client);
     for (;;) {
       try {
         const ca = await loadOrCreateCa({
@@ -420,9 +420,11 @@ export class ControlPlane {
           trustDomain: this.#mesh?.trustDomain ?? "cluster.local",
           localClusterId: env.clusterId,
           clusterClients: (id) => {
-            if (id === env.clusterId) return caClientOf(this.#client);
+            if (id === env.clusterId) return new RestKubeApi(this.#client);
             const remote = this.#secrets?.cluster(id);
-            return remote !== undefined && remote.client instanceof KubeClient ? caClientOf(remote.client) : undefined;
+            return remote !== undefined && remote.client instanceof KubeClient
+              ? new RestKubeApi(remote.client)
+              : undefined;
           },
           remoteClusterIds: () => this.#secrets?.clusterIds() ?? [],
           log: this.#log.child("ca"),

@@ -6,4 +6,3 @@ export * from "./config.js";
 export * from "./control-plane.js";
 export * from "./metrics.js";
 export * from "./xds-backend.js";
-export { caClientOf } from "./kube-adapters.js";

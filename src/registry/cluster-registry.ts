@@ -45,6 +45,8 @@ export class ClusterRegistry {
   readonly #dirty = new Set<string>();
   /** `ns/pod` and `ip` and `node:<name>` -> service keys whose endpoints used them */
   readonly #uses = new Map<string, Set<string>>();
+  /** service key -> what its last conversion used (to forget it on the next one) */
+  readonly #usedBy = new Map<string, Set<string>>();
   readonly #syncWaiters = new Set<() => void>();
   #flushScheduled = false;
   #informersSynced = false;
@@ -166,6 +168,22 @@ export class ClusterRegistry {
       this.#uses.set(use, s);
     }
     s.add(key);
+    let u = this.#usedBy.get(key);
+    if (u === undefined) {
+      u = new Set();
+      this.#usedBy.set(key, u);
+    }
+    u.add(use);
+  }
+
+  /** Forgets what `key`'s last conversion used, so the index stays as large as the live endpoints. */
+  #forget(key: string): void {
+    for (const use of this.#usedBy.get(key) ?? []) {
+      const s = this.#uses.get(use);
+      s?.delete(key);
+      if (s?.size === 0) this.#uses.delete(use);
+    }
+    this.#usedBy.delete(key);
   }
 
   #flush(): void {
@@ -177,6 +195,7 @@ export class ClusterRegistry {
 
   #reconcile(key: string): void {
     const { shard, domainSuffix, trustDomain, clusterId, defaultNetwork, systemNamespace } = this.#opts;
+    this.#forget(key);
     const [namespace = "", name = ""] = key.split("/");
     const hostname = serviceHostname(name, namespace, domainSuffix);
     const svc = this.#services.get(name, namespace);
