@@ -112,7 +112,7 @@ export class GarbageCollector {
     const key = itemKey(res, obj);
     const refs = obj.metadata.ownerReferences ?? [];
     const oldRefs = old?.metadata.ownerReferences ?? [];
-    for (const r of oldRefs) if (!refs.some((n) => n.uid === r.uid)) this.#dependents.get(r.uid)?.delete(key);
+    for (const r of oldRefs) if (!refs.some((n) => n.uid === r.uid)) this.#forgetDependent(r.uid, key);
     for (const r of refs) {
       let set = this.#dependents.get(r.uid);
       if (!set) {
@@ -135,12 +135,19 @@ export class GarbageCollector {
     const uid = obj.metadata.uid;
     const key = itemKey(res, obj);
     for (const r of obj.metadata.ownerReferences ?? []) {
-      this.#dependents.get(r.uid)?.delete(key);
+      this.#forgetDependent(r.uid, key);
       this.#enqueueOwnerIfWaiting(r.uid);
     }
     if (!uid) return;
     this.#byUid.delete(uid);
     for (const dep of this.#dependents.get(uid) ?? []) this.#queue.add(dep);
+  }
+
+  #forgetDependent(ownerUid: string, key: string): void {
+    const set = this.#dependents.get(ownerUid);
+    if (!set) return;
+    set.delete(key);
+    if (set.size === 0) this.#dependents.delete(ownerUid);
   }
 
   #enqueueOwnerIfWaiting(ownerUid: string): void {
