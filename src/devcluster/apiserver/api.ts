@@ -39,6 +39,7 @@ import { ClusterIpAllocator, NodePortAllocator } from "./ipalloc.js";
 import { canonicalOrder, copy, generateName, isRecord, jsonEqual, newUid, specJson, timestamp } from "./meta.js";
 import { type Json, jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import { type CrdSpec, type ResourceInfo, type ResourceRegistry, apiVersionOf } from "./registry.js";
+import { appliedBy, fieldSetOf, type ManagedFieldsEntry, removeDropped, withApplied } from "./apply.js";
 import { crUnknownFields } from "./crschema.js";
 import { checkFields, pruneFields } from "./schema.js";
 import { type LabelSelector, parseFieldSelector, parseLabelSelector } from "./selectors.js";
@@ -791,6 +792,77 @@ export class Engine {
     return sub === "scale" ? toScale(info, await written) : written;
   }
 
+  /**
+   * Server-side apply (application/apply-patch+yaml, body already decoded): creates the object or
+   * merges the applied configuration into it, removing what the same field manager applied before
+   * and applies no more. Unknown fields are refused unless fieldValidation says otherwise.
+   */
+  async apply(
+    ref: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    opts: EngineWriteOptions & { force?: boolean },
+    user: UserInfo,
+  ): Promise<KubeObject> {
+    const info = this.#info(ref, "patch");
+    if (!isRecord(body)) throw badRequest("an apply patch must be an object (the decoded YAML or JSON body)");
+    const manager = opts.fieldManager;
+    if (!manager) {
+      throw invalid("meta.k8s.io", "PatchOptions", "", [
+        { reason: "FieldValueRequired", message: "Required value: is required for apply patch", field: "fieldManager" },
+      ]);
+    }
+    const ns = this.#ns(info, namespace);
+    const raw = copy(body) as KubeObject;
+    if (!isRecord(raw.metadata)) raw.metadata = {};
+    if (raw.metadata.name !== undefined && raw.metadata.name !== name) {
+      throw badRequest(`the name of the object (${raw.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    raw.metadata.name = name;
+    if (ns !== undefined) raw.metadata.namespace = ns;
+    const applied = this.#decode(info, raw, { ...opts, fieldValidation: opts.fieldValidation ?? "Strict" });
+    delete applied.metadata.managedFields;
+    delete applied.metadata.resourceVersion;
+    const fields = fieldSetOf(applied);
+    const entry: ManagedFieldsEntry = {
+      manager,
+      operation: "Apply",
+      apiVersion: apiVersionOf(info.group, info.version),
+      time: timestamp(),
+      fieldsType: "FieldsV1",
+      fieldsV1: fields,
+    };
+    if (!this.store.get(collOf(info), ns, name)) {
+      try {
+        return await this.create(
+          ref,
+          { ...applied, metadata: { ...applied.metadata, managedFields: [entry] } },
+          { ...opts, fieldValidation: "Ignore", subresource: "" },
+          user,
+        );
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 409 && err.reason === "AlreadyExists")) throw err;
+      }
+    }
+    return this.#guaranteedUpdate(info, ref, ns, name, { ...opts, subresource: "" }, user, false, (old) => {
+      const prev = appliedBy(old, manager);
+      if (prev && jsonEqual(prev.fieldsV1, fields)) entry.time = prev.time;
+      const live = copy(old) as unknown as Record<string, unknown>;
+      if (prev) removeDropped(live, prev.fieldsV1, fields);
+      let merged: Json;
+      if (info.crd !== undefined) merged = mergePatch(live as Json, applied as unknown as Json);
+      else {
+        const r = strategicMergePatch(live as Json, applied as unknown as Json);
+        if (!r.ok) throw invalid(info.group, info.kind, name, [{ reason: "FieldValueInvalid", message: r.message }]);
+        merged = r.value;
+      }
+      const next = merged as unknown as KubeObject;
+      next.metadata.managedFields = withApplied(old, entry);
+      return this.#deriveNew(info, "", old, next);
+    });
+  }
+
   async delete(
     ref: ResourceRef,
     namespace: string | undefined,
@@ -1102,6 +1174,14 @@ export interface LocalApiClient extends ApiClient {
     opts?: DeleteOptions & { dryRun?: boolean },
   ): Promise<KubeObject>;
   deleteCollection(ref: ResourceRef, opts?: ListOptions & DeleteOptions & { dryRun?: boolean }): Promise<ObjectList>;
+  /** Server-side apply (see Engine.apply); `body` is the decoded apply-patch document. */
+  apply(
+    ref: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    opts?: EngineWriteOptions & { force?: boolean },
+  ): Promise<KubeObject>;
   /** A list whose items are the stored JSON texts, for serving large lists without a parse/serialize round trip. */
   listJson(
     ref: ResourceRef,
@@ -1135,6 +1215,15 @@ class EngineClient implements LocalApiClient {
     opts?: ListOptions,
   ): Promise<{ items: string[]; resourceVersion: string; continue?: string }> {
     return this.#e.listJson(ref, opts);
+  }
+  apply(
+    ref: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    opts: EngineWriteOptions & { force?: boolean } = {},
+  ): Promise<KubeObject> {
+    return this.#e.apply(ref, namespace, name, body, opts, opts.user ?? this.user);
   }
   watch(ref: ResourceRef, opts: EngineWatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
     return this.#e.watch(ref, opts, signal);
