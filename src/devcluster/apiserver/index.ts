@@ -16,6 +16,9 @@
  * fieldValidation ("Strict" | "Warn" | "Ignore", unknown fields are dropped in every mode) and onWarning.
  * Subresources on writes: "status", "scale" (autoscaling/v1 Scale), "finalize" (namespaces),
  * "binding" (pods, create), "token" and virtual resources (routed to `virtualResources`).
+ * Server-side apply: `client.apply(ref, ns, name, decodedBody, { fieldManager, force })` (simplified:
+ * per-manager FieldsV1 in managedFields, no conflicts; the HTTP layer may route apply-patch+yaml to it).
+ * Watch: `sendInitialEvents` (watch-list) is honoured; BOOKMARKs carry kind, apiVersion and resourceVersion.
  * Events: `recordEvent(client, regarding, { type, reason, message, component })`.
  * The composition root calls `ensureKubernetesService({ ip, port })` once the HTTPS server listens.
  * Namespaces: delete sets deletionTimestamp, status.phase Terminating and keeps spec.finalizers
