@@ -18,24 +18,31 @@ import {
 
 const service = "/envoy.service.discovery.v3.AggregatedDiscoveryService";
 
+/** Wraps serialized bytes without copying them: a full push of large responses to many proxies is mostly memcpy otherwise. */
+function asBuffer(u8: Uint8Array): Buffer {
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
 /** ADS with both state-of-the-world and delta (incremental) streams. */
 export const adsServiceDefinition = {
   StreamAggregatedResources: {
     path: `${service}/StreamAggregatedResources`,
     requestStream: true,
     responseStream: true,
-    requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
+    requestSerialize: (m: DiscoveryRequest) => asBuffer(toBinary(DiscoveryRequestSchema, m)),
     requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
-    responseSerialize: (m: DiscoveryResponse) => Buffer.from(toBinary(DiscoveryResponseSchema, m)),
+    // The server may hand over a response it encoded itself (see wire.ts).
+    responseSerialize: (m: DiscoveryResponse | Buffer) =>
+      Buffer.isBuffer(m) ? m : asBuffer(toBinary(DiscoveryResponseSchema, m)),
     responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
   },
   DeltaAggregatedResources: {
     path: `${service}/DeltaAggregatedResources`,
     requestStream: true,
     responseStream: true,
-    requestSerialize: (m: DeltaDiscoveryRequest) => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m)),
+    requestSerialize: (m: DeltaDiscoveryRequest) => asBuffer(toBinary(DeltaDiscoveryRequestSchema, m)),
     requestDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryRequestSchema, b),
-    responseSerialize: (m: DeltaDiscoveryResponse) => Buffer.from(toBinary(DeltaDiscoveryResponseSchema, m)),
+    responseSerialize: (m: DeltaDiscoveryResponse) => asBuffer(toBinary(DeltaDiscoveryResponseSchema, m)),
     responseDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryResponseSchema, b),
   },
 } satisfies ServiceDefinition;

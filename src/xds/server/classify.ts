@@ -43,6 +43,8 @@ export function diffNames(
   before: ReadonlySet<string>,
   after: readonly string[],
 ): { added: string[]; removed: string[] } {
+  // ACKs repeat the same (often long) name list: settle that case without building sets.
+  if (after.length === before.size && after.every((n) => before.has(n))) return { added: [], removed: [] };
   const now = new Set(after);
   const added = [...now].filter((n) => !before.has(n)).sort();
   const removed = [...before].filter((n) => !now.has(n)).sort();

@@ -220,7 +220,8 @@ test("delta xDS: initial versions honoured, removals sent, subscribe and unsubsc
     while (queue.length === 0) await new Promise<void>((r) => (wake = r));
     return queue.shift() as DeltaDiscoveryResponse;
   };
-  const send = (r: MessageInitShape<typeof DeltaDiscoveryRequestSchema>) => call.write(create(DeltaDiscoveryRequestSchema, r));
+  const send = (r: MessageInitShape<typeof DeltaDiscoveryRequestSchema>) =>
+    call.write(create(DeltaDiscoveryRequestSchema, r));
 
   // First CDS request, wildcard, without prior state: every cluster comes.
   send({ node: create(NodeSchema, sleepNode), typeUrl: TypeUrl.Cluster });

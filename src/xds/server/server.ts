@@ -14,7 +14,6 @@ import {
   DeltaDiscoveryResponseSchema,
   type DiscoveryRequest,
   type DiscoveryResponse,
-  DiscoveryResponseSchema,
 } from "../../gen/envoy/service/discovery/v3/discovery_pb.js";
 import type { ClusterId, ProxyView, ServiceView } from "../../model/index.js";
 import { type Clock, Debouncer, type MergedPush, type PushRequest, realClock } from "../push/debounce.js";
@@ -29,11 +28,11 @@ import {
   shortType,
   TypeUrl,
 } from "../resources/common.js";
-import { parseClusterName } from "../resources/endpoint.js";
 import { generate, schemaOf, xdsRegistry } from "../resources/generate.js";
 import { adsServiceDefinition } from "./ads-service.js";
 import { classifyRequest } from "./classify.js";
 import { proxyFromNode } from "./node.js";
+import { encodeDiscoveryResponse, encodeResourceField } from "./wire.js";
 
 export interface XdsServerOptions {
   /** The latest service view; read at the start of every push (and for the first request). */
@@ -99,6 +98,8 @@ interface SentResource {
   readonly name: string;
   readonly hash: string;
   readonly any?: Any;
+  /** The resource as a ready-made DiscoveryResponse `resources` field (wire.ts). */
+  readonly field?: Buffer;
 }
 
 interface Watch {
@@ -124,27 +125,46 @@ interface Connection {
   readonly connectedAt: Date;
   readonly watches: Map<TypeUrl, Watch>;
   nonces: number;
-  readonly sendSotw?: (r: DiscoveryResponse) => void;
+  readonly sendSotw?: (r: Buffer) => void;
   readonly sendDelta?: (r: DeltaDiscoveryResponse) => void;
   readonly close: () => void;
 }
 
+type Encoded = SentResource & { readonly any: Any; readonly field: Buffer };
+
 /** A push's inputs plus an encoding cache, so shared resources are serialized once per push. */
 class PushState {
   readonly ctx: PushContext;
-  readonly #encoded = new WeakMap<object, SentResource & { any: Any }>();
+  readonly #encoded = new WeakMap<object, Encoded>();
   constructor(ctx: PushContext) {
     this.ctx = ctx;
   }
-  encode(typeUrl: TypeUrl, g: Generated): SentResource & { any: Any } {
+  encode(typeUrl: TypeUrl, g: Generated): Encoded {
     const hit = this.#encoded.get(g.message);
     if (hit !== undefined) return hit;
     const any = anyPack(schemaOf[typeUrl] as DescMessage, g.message);
     const hash = createHash("sha256").update(any.value).digest("base64url").slice(0, 16);
-    const enc = { name: g.name, hash, any };
+    const enc = { name: g.name, hash, any, field: encodeResourceField(any.typeUrl, any.value) };
     this.#encoded.set(g.message, enc);
     return enc;
   }
+}
+
+/**
+ * The version after a partial update: derived from the previous version and what changed, so a
+ * one-endpoint change does not rehash a thousand resources per proxy. Still changes only with content.
+ */
+function chainVersion(prev: string, changed: readonly SentResource[], removed: readonly string[] = []): string {
+  const h = createHash("sha256").update(prev);
+  for (const r of changed) h.update(`${r.name}\0${r.hash}\n`);
+  for (const n of removed) h.update(`-${n}\n`);
+  return h.digest("base64url").slice(0, 12);
+}
+
+function sameContent(a: ReadonlyMap<string, SentResource>, b: ReadonlyMap<string, SentResource>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, r] of b) if (a.get(name)?.hash !== r.hash) return false;
+  return true;
 }
 
 function versionOf(sent: ReadonlyMap<string, SentResource>): string {
@@ -164,6 +184,7 @@ export class XdsServer {
   readonly #debouncer: Debouncer;
   readonly #connections = new Map<string, Connection>();
   #state: PushState | undefined;
+  #lastView: ServiceView | undefined;
   #server: grpc.Server | undefined;
   #connCounter = 0;
   #closed = false;
@@ -185,7 +206,7 @@ export class XdsServer {
   /** Adds the ADS service to a gRPC server the caller owns (e.g. one also serving the CA on 15012). */
   register(server: grpc.Server): void {
     server.addService(adsServiceDefinition, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse | Buffer>) =>
         this.#serveSotw(call),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
         this.#serveDelta(call),
@@ -347,7 +368,7 @@ export class XdsServer {
     this.#log.info("proxy disconnected", { id: conn.id });
   }
 
-  #serveSotw(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+  #serveSotw(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse | Buffer>): void {
     let conn: Connection | undefined;
     const done = () => this.#removeConnection(conn);
     call.on("data", (req: DiscoveryRequest) => {
@@ -478,7 +499,7 @@ export class XdsServer {
     this.#log.warn("NACK", { id: conn.id, type: shortType(w.typeUrl), version, nonce, message });
   }
 
-  #generate(conn: Connection, w: Watch, state: PushState, only?: ReadonlySet<string>): (SentResource & { any: Any })[] {
+  #generate(conn: Connection, w: Watch, state: PushState, only?: ReadonlySet<string>): Encoded[] {
     let names: ReadonlySet<string> | undefined = w.wildcard ? undefined : w.names;
     if (only !== undefined) names = new Set([...(names ?? only)].filter((n) => only.has(n)));
     // A named subscription with no names wants nothing (an empty set would mean "all" to a generator).
@@ -500,7 +521,7 @@ export class XdsServer {
   ): void {
     const fresh = this.#generate(conn, w, state, only);
     let sent: Map<string, SentResource>;
-    let toSend: (SentResource & { any: Any })[];
+    let toSend: Encoded[];
     if (only === undefined) {
       sent = new Map(fresh.map((r) => [r.name, r]));
       toSend = fresh;
@@ -509,8 +530,8 @@ export class XdsServer {
       sent = new Map(w.sent);
       for (const r of toSend) sent.set(r.name, r);
     }
-    const version = versionOf(sent);
-    if (!force && (version === w.version || toSend.length === 0)) return;
+    if (!force && (only !== undefined ? toSend.length === 0 : sameContent(w.sent, sent))) return;
+    const version = only === undefined ? versionOf(sent) : chainVersion(w.version, toSend);
     const nonce = `${++conn.nonces}`;
     w.sent = sent;
     w.version = version;
@@ -518,12 +539,12 @@ export class XdsServer {
     w.trigger = trigger;
     this.metrics.countPush(shortType(w.typeUrl));
     conn.sendSotw?.(
-      create(DiscoveryResponseSchema, {
-        versionInfo: version,
-        typeUrl: w.typeUrl,
+      encodeDiscoveryResponse(
+        version,
+        w.typeUrl,
         nonce,
-        resources: toSend.map((r) => r.any),
-      }),
+        toSend.map((r) => r.field),
+      ),
     );
   }
 
@@ -595,7 +616,7 @@ export class XdsServer {
     for (const n of removed) sent.delete(n);
     const nonce = `${++conn.nonces}`;
     w.sent = sent;
-    w.version = versionOf(sent);
+    w.version = only === undefined ? versionOf(sent) : chainVersion(w.version, updated, removed);
     w.nonce = nonce;
     w.trigger = trigger;
     this.metrics.countPush(shortType(w.typeUrl));
@@ -615,11 +636,22 @@ export class XdsServer {
     const started = this.#clock.now();
     const state = new PushState(new PushContext(this.#opts.view(), this.#mesh));
     this.#state = state;
+    // Cluster names whose endpoints may have changed, from the hostnames (both old and new ports).
+    const edsNames: string[] = [];
+    for (const host of merged.edsHostnames) {
+      const ports = new Set(
+        [...(state.ctx.view.service(host)?.ports ?? []), ...(this.#lastView?.service(host)?.ports ?? [])].map(
+          (p) => p.port,
+        ),
+      );
+      for (const port of ports) edsNames.push(`outbound|${port}||${host}`);
+    }
+    this.#lastView = state.ctx.view;
     let n = 0;
     for (const conn of [...this.#connections.values()]) {
       if (!this.#connections.has(conn.id)) continue;
       try {
-        this.#pushConnection(conn, state, merged);
+        this.#pushConnection(conn, state, merged, edsNames);
       } catch (err) {
         this.#log.error("push to proxy failed", { id: conn.id, error: errorMessage(err) });
       }
@@ -629,7 +661,7 @@ export class XdsServer {
     this.metrics.observePush(this.#clock.now() - started);
   }
 
-  #pushConnection(conn: Connection, state: PushState, merged: MergedPush): void {
+  #pushConnection(conn: Connection, state: PushState, merged: MergedPush, edsNames: readonly string[]): void {
     const respond = conn.mode === "sotw" ? this.#respondSotw.bind(this) : this.#respondDelta.bind(this);
     if (merged.full) {
       for (const t of allTypeUrls) {
@@ -641,11 +673,8 @@ export class XdsServer {
     const w = conn.watches.get(TypeUrl.ClusterLoadAssignment);
     if (w === undefined || w.nonce === "") return;
     const affected = new Set<string>();
-    const candidates = w.wildcard ? w.sent.keys() : w.names.values();
-    for (const name of candidates) {
-      const host = parseClusterName(name)?.hostname;
-      if (host !== undefined && merged.edsHostnames.has(host)) affected.add(name);
-    }
+    const has = (name: string) => (w.wildcard ? w.sent.has(name) : w.names.has(name));
+    for (const name of edsNames) if (has(name)) affected.add(name);
     if (affected.size > 0) respond(conn, w, state, merged.firstEventAt, false, affected);
   }
 }
