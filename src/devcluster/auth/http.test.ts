@@ -166,6 +166,10 @@ test("over HTTPS: 401 without a token, RBAC for a read-only service account, `ku
   assert.equal(await canI("create", "pods", "-n", "sample"), "no");
   assert.equal(await canI("list", "pods", "-n", "default"), "no");
 
+  const list = await kubectl("auth", "can-i", "--list", "-n", "sample");
+  assert.match(list, /^pods\s+\[\]\s+\[\]\s+\[get list watch\]$/m, list);
+  assert.match(list, /selfsubjectaccessreviews\.authorization\.k8s\.io\s+\[\]\s+\[\]\s+\[create\]/, list);
+
   // `kubectl auth whoami` (SelfSubjectReview) and `kubectl create token` (TokenRequest).
   const whoami = JSON.parse(await kubectl("auth", "whoami", "-o", "json")) as {
     status: { userInfo: { username: string } };
