@@ -124,7 +124,7 @@ test("EDS drops not-ready and terminating endpoints, and other clusters for clus
   )[0]?.message as ClusterLoadAssignment;
   assert.deepEqual(
     localCla.endpoints.flatMap((l) =>
-      l.lbEndpoints.map((e) => (e.metadata?.filterMetadata.istio?.workload as string).split(";")[4]),
+      l.lbEndpoints.map((e) => String(e.metadata?.filterMetadata.istio?.workload ?? "").split(";")[4]),
     ),
     ["cluster1"],
   );
