@@ -238,21 +238,32 @@ describe("HTTP behaviour of the local API server", () => {
     assert.equal(list.json.reason, "MethodNotAllowed");
   });
 
-  test("413 for a body over the limit, 415 for server-side apply and unknown content types", async () => {
+  test("413 for a body over the limit, 415 for unknown content types; server-side apply is served", async () => {
     const big = cm("big", { data: { a: "x".repeat(70 * 1024) } });
     const r = await call("POST", "/api/v1/namespaces/web/configmaps", { body: big, contentType: "application/json" });
     assert.equal(r.status, 413);
     assert.equal(r.json.reason, "RequestEntityTooLarge");
-    const ssa = await call("PATCH", "/api/v1/namespaces/web/configmaps/dup?fieldManager=me", {
-      body: "data:\n  a: b\n",
-      contentType: "application/apply-patch+yaml",
-    });
-    assert.equal(ssa.status, 415);
-    assert.equal(ssa.json.reason, "UnsupportedMediaType");
-    assert.match(String(ssa.json.message), /server-side apply is not supported.*client-side `kubectl apply`/);
     const text = await call("POST", "/api/v1/namespaces/web/configmaps", { body: "hello", contentType: "text/plain" });
     assert.equal(text.status, 415);
+    assert.equal(text.json.reason, "UnsupportedMediaType");
     assert.match(String(text.json.message), /text\/plain/);
+    const proto = await call("PATCH", "/api/v1/namespaces/web/configmaps/dup", {
+      body: "k8s\0",
+      contentType: "application/vnd.kubernetes.protobuf",
+    });
+    assert.equal(proto.status, 415);
+    const ssa = await call("PATCH", "/api/v1/namespaces/web/configmaps/ssa?fieldManager=me", {
+      body: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: b\n",
+      contentType: "application/apply-patch+yaml",
+    });
+    assert.equal(ssa.status, 200, ssa.text);
+    assert.deepEqual(ssa.json.data, { a: "b" });
+    const badYaml = await call("PATCH", "/api/v1/namespaces/web/configmaps/ssa?fieldManager=me", {
+      body: "data: [unclosed",
+      contentType: "application/apply-patch+yaml",
+    });
+    assert.equal(badYaml.status, 400);
+    assert.match(String(badYaml.json.message), /not valid YAML/);
   });
 
   test("patches: merge, JSON and strategic merge", async () => {

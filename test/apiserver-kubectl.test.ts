@@ -116,6 +116,11 @@ describe("kubectl against the local API server", () => {
     assert.equal(out, "2 5001");
   });
 
+  test("apply --server-side is served too", async () => {
+    const out = await ok(["apply", "--server-side", "-f", helloworld, "-l", "version=v2", "-n", "sample"]);
+    assert.match(out, /^deployment\.apps\/helloworld-v2 serverside-applied/);
+  });
+
   test("get svc -o jsonpath gives a ClusterIP from the service range", async () => {
     const ip = await ok(["get", "svc", "-n", "sample", "-o", "jsonpath={.items[0].spec.clusterIP}"]);
     assert.match(ip, /^10\.201\.251\.\d+$/);

@@ -29,11 +29,16 @@
  *   every resource request is authorized with Kubernetes' RequestAttributes and verbs. Upgrades to
  *   pods/exec|attach|portforward need `create` on the subresource (as Kubernetes 1.32 checks).
  * - /openapi/v2 answers 404: kubectl 1.29+ uses only v3 (checked with kubectl 1.32 in the tests).
- * - `application/apply-patch+yaml` (server-side apply) answers 415 with a hint to use client-side apply.
+ * - `application/apply-patch+yaml` (server-side apply) goes to LocalApiClient.apply (fieldValidation
+ *   Strict by default, `force` from the query); a store without apply answers 415 with a hint.
+ * - kubectl's typed clients write protobuf (`kubectl create ns|secret|configmap|sa|service|role...`,
+ *   `auth can-i`): those kinds are decoded (protobuf.ts); others get 415 naming the kind. Answers are JSON.
+ * - `Impersonate-User/Group/Uid/Extra-*` (kubectl --as) are honoured after an `impersonate` check.
+ * - Lists without a Table go out from the store's JSON texts (LocalApiClient.listJson) when available.
  * - Protobuf is never served; clients that also accept JSON get JSON.
  *
- * NEEDS FROM A1 (store): nothing blocking. Used: LocalApiClient.getSubresource/deleteCollection,
- * EngineWriteOptions.fieldValidation/onWarning, schema.ts openApiSchemas/modelOf for OpenAPI.
+ * NEEDS FROM A1 (store): nothing blocking. Used: LocalApiClient.getSubresource/deleteCollection/
+ * apply/listJson, EngineWriteOptions.fieldValidation/onWarning, schema.ts openApiSchemas/modelOf.
  */
 export { type ApiHttpServerOptions, ApiHttpServer, defaultMaxBodyBytes } from "./server.js";
 export { parseRequestInfo, type RequestInfo } from "./request-info.js";

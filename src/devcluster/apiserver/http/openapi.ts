@@ -245,6 +245,7 @@ export function openApiDocument(
     const writeParams = [dryRun, fieldManager, fieldValidation];
     const patchTypes = ["application/json-patch+json", "application/merge-patch+json"];
     if (info.crd === undefined) patchTypes.push("application/strategic-merge-patch+json");
+    patchTypes.push("application/apply-patch+yaml");
     const patchBody = {
       required: true,
       content: Object.fromEntries(patchTypes.map((t) => [t, { schema: ref(`${meta}.Patch`) }])),

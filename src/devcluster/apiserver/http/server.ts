@@ -572,7 +572,26 @@ export class ApiHttpServer {
         return;
       }
       case "list": {
-        const list = await this.#opts.api.list(ref, this.#listOptions(q, ns));
+        const listOpts = this.#listOptions(q, ns);
+        const api = this.#opts.api as Partial<LocalApiClient>;
+        if (!table && !pretty && typeof api.listJson === "function") {
+          // Stored JSON texts go out as they are: no parse/serialize round trip for large lists.
+          const raw = await api.listJson(ref, listOpts);
+          const head = JSON.stringify({
+            kind: info.listKind,
+            apiVersion: info.group ? `${info.group}/${info.version}` : info.version,
+            metadata: { resourceVersion: raw.resourceVersion, ...(raw.continue ? { continue: raw.continue } : {}) },
+          });
+          const text = `${head.slice(0, -1)},"items":[${raw.items.join(",")}]}\n`;
+          res.writeHead(200, {
+            "Content-Type": "application/json",
+            "Content-Length": Buffer.byteLength(text),
+            "Cache-Control": "no-cache, private",
+          });
+          res.end(method === "HEAD" ? undefined : text);
+          return;
+        }
+        const list = await this.#opts.api.list(ref, listOpts);
         if (table) {
           await this.#sendTable(
             res,
@@ -618,7 +637,12 @@ export class ApiHttpServer {
         return;
       }
       case "patch": {
-        const { type, patch } = this.#patchBody(await this.#readBody(req), req, info);
+        const buf = await this.#readBody(req);
+        if (mediaType(req.headers["content-type"]) === "application/apply-patch+yaml" && this.#canApply()) {
+          await this.#serverSideApply(buf, res, user, ri, ref, ns, q, pretty);
+          return;
+        }
+        const { type, patch } = this.#patchBody(buf, req, info);
         const patched = await this.#opts.api.patch(ref, ns, ri.name, type, patch, this.#writeOptions(user, q, res));
         this.#send(res, 200, patched, pretty);
         return;
@@ -808,6 +832,37 @@ export class ApiHttpServer {
       metadata.name = name;
     }
     return { ...parsed, apiVersion: av, kind, metadata } as KubeObject;
+  }
+
+  /** Server-side apply is served when the store implements it (LocalApiClient.apply). */
+  #canApply(): boolean {
+    return typeof (this.#opts.api as Partial<LocalApiClient>).apply === "function";
+  }
+
+  /** PATCH with application/apply-patch+yaml: the YAML (or JSON) document goes to the store's apply. */
+  async #serverSideApply(
+    buf: Buffer,
+    res: ServerResponse,
+    user: UserInfo,
+    ri: RequestInfo,
+    ref: ResourceRef,
+    ns: string | undefined,
+    q: URLSearchParams,
+    pretty: boolean,
+  ): Promise<void> {
+    const text = buf.toString("utf8");
+    if (text.trim() === "") fail(badRequestStatus("the apply patch is empty; send the object's applied configuration"));
+    let body: unknown;
+    try {
+      body = parseYaml(text) as unknown;
+    } catch (err) {
+      fail(badRequestStatus(`the apply patch is not valid YAML: ${errorMessage(err)}`));
+    }
+    const force = q.get("force") === "true";
+    const fv = q.get("fieldValidation");
+    const opts = { ...this.#writeOptions(user, q, res), force, ...(fv ? {} : { fieldValidation: "Strict" as const }) };
+    const applied = await this.#opts.api.apply(ref, ns, ri.name, body, opts);
+    this.#send(res, 200, applied, pretty);
   }
 
   #patchBody(buf: Buffer, req: IncomingMessage, info: ResourceInfo): { type: PatchType; patch: unknown } {
