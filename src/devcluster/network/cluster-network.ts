@@ -4,7 +4,7 @@
  * pod network namespaces). Every operation is idempotent, so a crashed run can be swept by
  * running the same steps again.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { linkAddresses, listLinks, listNetns, netnsPids, run, tryRun } from "./exec.js";
 import {
@@ -212,6 +212,12 @@ async function deleteNetns(ns: string): Promise<void> {
 export async function sweep(net: ClusterNetwork): Promise<void> {
   const prefix = netnsPrefix(net);
   for (const ns of await listNetns()) if (ns.startsWith(prefix)) await deleteNetns(ns);
+  // Resolver files of namespaces that are already gone.
+  if (existsSync("/etc/netns")) {
+    for (const dir of readdirSync("/etc/netns")) {
+      if (dir.startsWith(prefix)) rmSync(join("/etc/netns", dir), { recursive: true, force: true });
+    }
+  }
   for (const link of await listLinks()) {
     const m = /^isth[vp]([0-9a-f]{4})$/.exec(link);
     if (!m?.[1]) continue;

@@ -4,7 +4,7 @@
  * to it through a PodWorker, and finishes deletions after the grace period.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { availableParallelism, hostname, release, totalmem } from "node:os";
 import { errorMessage, type Logger, silentLogger } from "../../base/index.js";
 import type { ApiClient, KubeObject } from "../api/types.js";
@@ -74,6 +74,8 @@ export class LocalNode {
 
   /** Registers the Node, starts watching pods and resolves once the existing pods were seen. */
   async start(): Promise<void> {
+    // Pods start afresh on every node start (their processes died with the last one): drop old volumes and logs.
+    rmSync(`${this.#opts.stateDir}/pods`, { recursive: true, force: true });
     mkdirSync(`${this.#opts.stateDir}/pods`, { recursive: true });
     this.#opts.signal?.addEventListener("abort", () => void this.stop(), { once: true });
     const capacity = {
