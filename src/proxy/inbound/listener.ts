@@ -66,7 +66,7 @@ export class InboundServer {
   readonly #server: net.Server;
   readonly #http: http.Server;
   readonly #contexts = new WeakMap<net.Socket, InboundContext>();
-  readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+  readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, noDelay: true } as http.AgentOptions);
   #secureContext: tls.SecureContext | undefined;
 
   constructor(opts: InboundServerOptions) {
@@ -98,6 +98,7 @@ export class InboundServer {
 
   #accept(socket: net.Socket): void {
     socket.on("error", () => socket.destroy());
+    socket.setNoDelay(true);
     const dstPort = this.#opts.fixedPort ?? originalDestination(socket)?.port ?? socket.localPort ?? 0;
     const port = this.#opts.runtime.config.inbound.get(dstPort) ?? defaultInbound(dstPort);
     socket.once("data", (first: Buffer) => {

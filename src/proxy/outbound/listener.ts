@@ -50,6 +50,8 @@ export class OutboundServer {
 
   #accept(socket: net.Socket): void {
     socket.on("error", () => socket.destroy());
+    // Requests and responses are written in pieces; Nagle would hold each piece for the peer's delayed ACK.
+    socket.setNoDelay(true);
     const rt = this.#opts.runtime;
     const dst = this.#opts.fixedDestination ??
       originalDestination(socket) ?? { address: socket.localAddress ?? "", port: socket.localPort ?? 0 };

@@ -48,11 +48,12 @@ export class UpstreamConnector {
         if (cert === undefined) throw new NoCertificateError("no workload certificate yet for mutual TLS");
         agent = new https.Agent({
           keepAlive: true,
-          maxFreeSockets: 64,
+          maxFreeSockets: 256,
+          noDelay: true,
           ...upstreamTlsOptions(cert, cluster.tls?.allowedSpiffeIds ?? [], cluster.tls?.sni ?? ""),
         });
       } else {
-        agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+        agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, noDelay: true } as http.AgentOptions);
       }
       this.#agents.set(key, agent);
     }
@@ -76,7 +77,7 @@ export class UpstreamConnector {
           ...upstreamTlsOptions(cert, cluster.tls?.allowedSpiffeIds ?? [], cluster.tls?.sni ?? ""),
         });
       } else {
-        socket = net.connect({ host: ep.address, port: ep.port });
+        socket = net.connect({ host: ep.address, port: ep.port, noDelay: true });
       }
       const timer = setTimeout(() => {
         socket.destroy(new Error(`connect timeout after ${cluster.connectTimeoutMs} ms`));
