@@ -193,7 +193,7 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
     const synced = await syncedMsgs;
     // Measured from the child's first client, not from fork: loading the child is not the server's work.
     const initialSyncMs = Math.max(...synced.map((m) => m.at)) - clientsStartedAt;
-    log(`xds bench: ${clients} clients synced in ${initialSyncMs.toFixed(0)} ms`);
+    log(`xds bench: ${clients} clients synced in ${initialSyncMs.toFixed(0)} ms; responses ${JSON.stringify(server.metrics.snapshot().pushesByType)}`);
     await server.idle();
     global.gc?.();
     const mem = process.memoryUsage();
