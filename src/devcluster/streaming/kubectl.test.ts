@@ -131,6 +131,18 @@ describe("kubectl exec, logs and port-forward", { timeout: 180_000 }, () => {
     assert.match(described, /not available on a local cluster/);
   });
 
+  it("a pod reaches the API server with its in-cluster config (token, CA, KUBERNETES_SERVICE_HOST)", async () => {
+    const script = [
+      "sa=/var/run/secrets/kubernetes.io/serviceaccount",
+      'curl -sS --cacert $sa/ca.crt -H "Authorization: Bearer $(cat $sa/token)" https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/$(cat $sa/namespace)/pods',
+    ].join("; ");
+    const r = await kubectl(kc, ["exec", "-n", "sample", "sleep", "--", "sh", "-c", script]);
+    assert.equal(r.code, 0, r.stderr);
+    // Authenticated as the pod's ServiceAccount, which RBAC does not let list pods.
+    assert.match(r.stdout, /"reason":\s*"Forbidden"/);
+    assert.match(r.stdout, /system:serviceaccount:sample:default/);
+  });
+
   it("logs, with --tail", async () => {
     const all = await kubectl(kc, ["logs", "-n", "sample", "hello"]);
     assert.equal(all.code, 0, all.stderr);
