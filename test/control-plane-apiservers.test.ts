@@ -224,6 +224,41 @@ describe("control plane with two clusters (in-process API servers)", () => {
     await untilAnswers((a) => a.has("echo-cluster1") && a.has("echo-cluster2"));
   });
 
+  it("replaces a changed kubeconfig only once it works, without dropping cluster2's endpoints", async () => {
+    // A token the remote API server accepts but RBAC gives no rights: the replacement cannot sync.
+    const noRights = await c2.serviceAccountToken("default", "nobody");
+    const weak = c2Kubeconfig.replace(/token: .*/, `token: ${noRights}`);
+    await c1.api.client().update(Resources.secrets, {
+      ...(await c1.api.client().get(Resources.secrets, "istio-system", "istio-remote-secret-cluster2")),
+      data: { cluster2: Buffer.from(weak).toString("base64") },
+    });
+    const row = await waitFor("the stuck replacement in clusterz", async () =>
+      (await clusterz()).find((r) => r.id === "cluster2" && r.error !== undefined),
+    );
+    assert.match(row.error ?? "", /changed kubeconfig has not taken over: .*403/);
+    assert.equal(row.syncStatus, "synced");
+    await untilAnswers((a) => a.has("echo-cluster1") && a.has("echo-cluster2"));
+
+    // A working replacement takes over; the endpoints never leave, at no change of the registry.
+    let lost = false;
+    const off = cp.aggregate.onChange(() => {
+      if (!cp.aggregate.view().endpoints(host, "grpc").has("cluster2")) lost = true;
+    });
+    const renamed = c2Kubeconfig.replaceAll("name: test", "name: cluster2").replaceAll(": test", ": cluster2");
+    await c1.api.client().update(Resources.secrets, {
+      ...(await c1.api.client().get(Resources.secrets, "istio-system", "istio-remote-secret-cluster2")),
+      data: { cluster2: Buffer.from(renamed).toString("base64") },
+    });
+    await waitFor("the replacement in charge", async () => {
+      const r = (await clusterz()).find((x) => x.id === "cluster2");
+      return r?.syncStatus === "synced" && r.error === undefined;
+    });
+    off();
+    assert.equal(lost, false, "cluster2's endpoints stayed through the swap");
+    await untilAnswers((a) => a.has("echo-cluster1") && a.has("echo-cluster2"));
+    c2Kubeconfig = renamed;
+  });
+
   it("reports a broken kubeconfig with the secret's name and changes nothing else", async () => {
     const broken = c2Kubeconfig.replace(
       / {4}token: .*/,

@@ -161,7 +161,9 @@ export class SecretController<C extends RemoteCluster = RemoteCluster> {
   debugInfo(): ClusterDebugInfo[] {
     const rows: ClusterDebugInfo[] = [];
     for (const e of this.#entries.values()) {
-      const err = e.cluster.lastError();
+      const nextErr = e.next?.cluster.lastError();
+      // A replacement that cannot sync never takes over; say why, or the old kubeconfig looks current.
+      const err = nextErr ? `the changed kubeconfig has not taken over: ${nextErr}` : e.cluster.lastError();
       rows.push({ id: e.clusterId, secretName: e.secretKey, syncStatus: statusOf(e), ...(err ? { error: err } : {}) });
     }
     for (const f of this.#failures.values()) {
