@@ -3,7 +3,7 @@
  * set differs, leave it alone otherwise. Fields the server or the control plane fills in
  * (defaults, a Service's clusterIP, the webhook's caBundle) are not ours and are kept.
  */
-import { httpStatusOf, type KubeObjectLike, type ResourceRef } from "../ca/index.js";
+import { httpStatusOf, type KubeObjectLike, type ResourceRef } from "../ca/kube-api.js";
 import { kindRefs } from "./manifests.js";
 
 /** The calls apply and uninstall make; RestKubeApi and the local cluster's ApiClient both fit. */

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CommanderError } from "commander";
-import { RestKubeApi } from "../ca/index.js";
+import { RestKubeApi } from "../ca/kube-adapter.js";
 import { ConfigError, errorMessage, processEnv } from "../base/index.js";
 import { loadKubeConfig } from "../kube/index.js";
 

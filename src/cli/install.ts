@@ -9,7 +9,7 @@ import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { Command, Option } from "commander";
 import YAML from "yaml";
 import { errorMessage, parseDuration, sleep } from "../base/index.js";
-import { httpStatusOf, type KubeObjectLike } from "../ca/index.js";
+import { httpStatusOf, type KubeObjectLike } from "../ca/kube-api.js";
 import { parseInjectValues } from "../inject/index.js";
 import { type ApplyOutcome, applyObject, contains, deleteObject, displayName, type ObjectApi, refOf } from "./apply.js";
 import { cliVersion, collect, openCluster, runCommand } from "./common.js";

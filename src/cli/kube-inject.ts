@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { Command } from "commander";
 import { errorMessage } from "../base/index.js";
-import { httpStatusOf } from "../ca/index.js";
+import { httpStatusOf } from "../ca/kube-api.js";
 import { defaultInjectValues, type InjectValues, injectYaml, parseInjectValues } from "../inject/index.js";
 import { cliVersion, openCluster, runCommand } from "./common.js";
 import { ISTIO_NAMESPACE, kindRefs } from "./manifests.js";

@@ -4,7 +4,7 @@
  * and habits that know Istio find what they expect; RBAC is as narrow as Istio's.
  */
 import YAML from "yaml";
-import type { KubeObjectLike, ResourceRef } from "../ca/index.js";
+import type { KubeObjectLike, ResourceRef } from "../ca/kube-api.js";
 import type { InjectValues } from "../inject/index.js";
 import type { InstallValues } from "./operator.js";
 

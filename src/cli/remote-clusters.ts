@@ -11,7 +11,7 @@
  */
 import { Command } from "commander";
 import { errorMessage } from "../base/index.js";
-import type { KubeObjectLike } from "../ca/index.js";
+import type { KubeObjectLike } from "../ca/kube-api.js";
 import type { ObjectApi } from "./apply.js";
 import { openCluster, runCommand } from "./common.js";
 import { ISTIO_NAMESPACE } from "./manifests.js";

@@ -7,7 +7,7 @@
 import { Command, Option } from "commander";
 import YAML from "yaml";
 import { errorMessage, parseBool, sleep } from "../base/index.js";
-import { httpStatusOf, type KubeObjectLike, secretText } from "../ca/index.js";
+import { httpStatusOf, type KubeObjectLike, secretText } from "../ca/kube-api.js";
 import { applyObject, type ObjectApi } from "./apply.js";
 import { collect, openCluster, runCommand } from "./common.js";
 import { kindRefs, readerObjects } from "./manifests.js";

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from "commander";
 import { errorMessage } from "../base/index.js";
-import type { KubeObjectLike } from "../ca/index.js";
+import type { KubeObjectLike } from "../ca/kube-api.js";
 import type { ObjectApi } from "./apply.js";
 import { cliVersion, openCluster, runCommand } from "./common.js";
 import { ISTIO_NAMESPACE } from "./manifests.js";
