@@ -68,7 +68,7 @@ spec:
         ports: [{containerPort: 7070}]
 `;
 
-describe("control plane on two local clusters with pods", { timeout: 170_000 }, () => {
+describe("control plane on two local clusters with pods", { timeout: 240_000 }, () => {
   let home: string;
   let env: NodeJS.ProcessEnv;
   let cp: ControlPlane;
