@@ -9,6 +9,9 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { WebSocketServer } from "ws";
+import type { PodStreams } from "../src/devcluster/api/plugins.js";
+import { Resources } from "../src/devcluster/api/types.js";
 import { type TestApiServer, startTestApiServer } from "../src/devcluster/apiserver/http/testing.js";
 
 // /work/shared sits beside the checkout (CI too: <clone>/../shared/).
@@ -23,6 +26,27 @@ interface Run {
 
 let server: TestApiServer;
 let env: NodeJS.ProcessEnv;
+
+// Stands in for the node: answers exec over WebSocket (v5.channel.k8s.io) by echoing what it was
+// handed, so the test sees exactly what the API server passed on after authorizing.
+const wss = new WebSocketServer({
+  noServer: true,
+  handleProtocols: (protocols) => (protocols.has("v5.channel.k8s.io") ? "v5.channel.k8s.io" : false),
+});
+const podStreams: PodStreams = {
+  upgrade(kind, pod, query, req, socket, head) {
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const line = `${kind} ${pod.metadata.namespace}/${pod.metadata.name} ${query.getAll("command").join(" ")}\n`;
+      ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(line)]));
+      ws.send(Buffer.concat([Buffer.from([3]), Buffer.from(JSON.stringify({ metadata: {}, status: "Success" }))]));
+      ws.close(1000);
+    });
+  },
+  async logs(pod, query, res) {
+    res.writeHead(200, { "Content-Type": "text/plain" });
+    res.end(`logs of ${pod.metadata.name} container=${query.get("container") ?? ""}\n`);
+  },
+};
 
 function kubectl(args: string[], stdin?: string): Promise<Run> {
   return new Promise((resolve) => {
@@ -44,13 +68,14 @@ async function ok(args: string[], stdin?: string): Promise<string> {
 
 describe("kubectl against the local API server", () => {
   before(async () => {
-    server = await startTestApiServer({ controllers: true });
+    server = await startTestApiServer({ controllers: true, podStreams });
     const home = join(server.dir, "home");
     await mkdir(home);
     env = { PATH: process.env.PATH, HOME: home, KUBECONFIG: await server.writeKubeconfig() };
   });
   after(async () => {
     await server?.close();
+    wss.close();
   });
 
   test("version reports a 1.32 server, so the dispatcher runs kubectl 1.32", async () => {
@@ -157,6 +182,28 @@ describe("kubectl against the local API server", () => {
     ]);
     assert.equal(r.stdout.trim(), "no");
     assert.equal(r.code, 1);
+  });
+
+  test("exec and logs are handed to the node's PodStreams after authorization", async () => {
+    await server.api.client().create(Resources.pods, {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "shell", namespace: "sample" },
+      spec: { containers: [{ name: "main", image: "curlimages/curl" }] },
+    });
+    assert.equal(await ok(["exec", "shell", "-n", "sample", "--", "echo", "hi"]), "exec sample/shell echo hi\n");
+    assert.equal(await ok(["logs", "shell", "-n", "sample"]), "logs of shell container=main\n");
+    const denied = await kubectl([
+      "exec",
+      "shell",
+      "-n",
+      "sample",
+      "--as=system:serviceaccount:sample:nobody",
+      "--",
+      "id",
+    ]);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /forbidden/);
   });
 
   test("delete ns waits until the namespace controller has emptied and removed it", async () => {
