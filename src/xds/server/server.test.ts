@@ -355,7 +355,7 @@ test("TLS listener (15012 style) with client certificates", async (t) => {
 });
 
 /** Waits for a condition the server reaches through network I/O (an ACK), polling briefly. */
-async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitUntil(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error("condition not reached in time");
