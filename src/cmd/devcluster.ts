@@ -177,6 +177,7 @@ async function runCluster(name: string, log: Logger, stop: AbortSignal): Promise
       tokens,
       log,
       signal: controllersStop.signal,
+      discovery: () => api.resources.all(),
     });
     teardown.add("controllers", async () => {
       controllersStop.abort();
