@@ -1007,4 +1007,23 @@ describe("more semantics", () => {
     ]);
     assert.deepEqual([a.status, b.status].sort(), ["fulfilled", "rejected"]);
   });
+
+  it("ensureKubernetesService creates, then refreshes, the kubernetes Service, Endpoints and EndpointSlice", async (t) => {
+    const api = await newApi(t);
+    const c = api.client();
+    await api.ensureKubernetesService({ ip: "10.200.0.1", port: 6443 });
+    await api.ensureKubernetesService({ ip: "10.200.0.1", port: 7443 });
+    const svc = await c.get(Resources.services, "default", "kubernetes");
+    assert.equal((svc.spec as { clusterIP: string }).clusterIP, "10.201.3.1");
+    assert.deepEqual((svc.spec as { ports: unknown[] }).ports, [
+      { name: "https", port: 443, protocol: "TCP", targetPort: 7443 },
+    ]);
+    const eps = await c.get(Resources.endpoints, "default", "kubernetes");
+    assert.deepEqual(eps.subsets, [
+      { addresses: [{ ip: "10.200.0.1" }], ports: [{ name: "https", port: 7443, protocol: "TCP" }] },
+    ]);
+    const slice = await c.get(Resources.endpointslices, "default", "kubernetes");
+    assert.deepEqual(slice.ports, [{ name: "https", port: 7443, protocol: "TCP" }]);
+    assert.equal(api.serviceIp(10), "10.201.3.10");
+  });
 });

@@ -339,6 +339,10 @@ export class Engine {
     if (causes.length > 0) throw invalid(info.group, info.kind, current.metadata.name ?? "", causes);
     if (adm) await adm.validate(attrs(current), this.client(internalUser));
 
+    // An existing name is AlreadyExists, before any address is claimed for it.
+    if (input.metadata.name && this.store.get(collOf(info), namespace, current.metadata.name ?? "")) {
+      throw alreadyExists(info.group, info.resource, current.metadata.name ?? "");
+    }
     const claimed = this.#allocate(info, current);
     let portUndo: (() => void)[] = [];
     try {
