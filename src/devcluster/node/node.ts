@@ -3,7 +3,6 @@
  * Ready, binds unscheduled pods to itself (a local cluster has one node), runs every pod bound
  * to it through a PodWorker, and finishes deletions after the grace period.
  */
-import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { availableParallelism, hostname, release, totalmem } from "node:os";
 import { errorMessage, type Logger, silentLogger } from "../../base/index.js";
@@ -37,8 +36,12 @@ export interface NodeOptions {
   readonly heartbeatMs?: number;
 }
 
-/** Cheap, unique enough Event names, as the kubelet makes them (`<pod>.<hex>`). */
-const eventSuffix = (): string => randomBytes(8).toString("hex");
+let eventCounter = 0;
+/**
+ * Event name suffixes that sort in creation order (`<pod>.<hex time>`, as the kubelet's do):
+ * kubectl describe orders events of the same second by name.
+ */
+const eventSuffix = (): string => (BigInt(Date.now()) * 1_000_000n + BigInt(eventCounter++ % 1_000_000)).toString(16);
 
 /**
  * A running node. Pods bound to it run until they are deleted or the node stops; `stop()`
@@ -302,6 +305,8 @@ export class LocalNode {
     this.#binding.add(uid);
     const ns = pod.metadata.namespace ?? "default";
     const name = pod.metadata.name ?? "";
+    // Recorded before binding: the pod's own events may start as soon as the binding is visible.
+    this.#event(pod, "Normal", "Scheduled", `Successfully assigned ${ns}/${name} to ${this.nodeName}`);
     try {
       let bound: KubeObject | undefined;
       try {
@@ -323,7 +328,6 @@ export class LocalNode {
           spec: { nodeName: this.nodeName },
         });
       }
-      this.#event(pod, "Normal", "Scheduled", `Successfully assigned ${ns}/${name} to ${this.nodeName}`);
       this.#startWorker(bound ?? { ...pod, spec: { ...(pod.spec as object), nodeName: this.nodeName } });
     } catch (err) {
       this.#log.warn("binding failed", { pod: `${ns}/${name}`, error: errorMessage(err) });
