@@ -65,10 +65,11 @@ export {
   serviceAccountUser,
   type TokenVerification,
 } from "./tokens.js";
+export { WatchedCollection, type WatchedCollectionOptions } from "./watched-collection.js";
 export {
   admissionReview,
-  endpointServiceResolver,
   type DialTarget,
+  endpointServiceResolver,
   rulesMatch,
   type Webhook,
   WebhookAdmission,
@@ -77,4 +78,3 @@ export {
   webhookMatchesRequest,
   webhooksOf,
 } from "./webhooks.js";
-export { WatchedCollection, type WatchedCollectionOptions } from "./watched-collection.js";

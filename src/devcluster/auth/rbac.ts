@@ -3,8 +3,8 @@
  * evaluated from the cluster's current objects, plus the `system:masters` superuser group.
  * Rule matching is pure (ruleAllows); the authorizer only gathers the objects that apply.
  */
-import type { Authorizer, Decision, RequestAttributes } from "../api/plugins.js";
 import type { Logger } from "../../base/index.js";
+import type { Authorizer, Decision, RequestAttributes } from "../api/plugins.js";
 import {
   type ApiClient,
   isApiError,
@@ -13,6 +13,7 @@ import {
   Resources,
   type UserInfo,
 } from "../api/types.js";
+import { strings } from "./fields.js";
 import { asLabelSelector, matchesLabelSelector } from "./label-selector.js";
 import { WatchedCollection } from "./watched-collection.js";
 
@@ -35,10 +36,6 @@ export interface RbacSubject {
 
 /** Group whose members may do anything, before RBAC is consulted (as in kube-apiserver). */
 export const superuserGroup = "system:masters";
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : [];
-}
 
 /** Reads the rules of a Role or ClusterRole, dropping malformed entries. */
 export function rulesOf(role: KubeObject): PolicyRule[] {

@@ -4,8 +4,9 @@
  * SelfSubjectRulesReview and the serviceaccounts/token subresource (TokenRequest).
  */
 import { type Authorizer, type RequestAttributes, type VirtualResource, virtualResourceKey } from "../api/plugins.js";
-import { ApiError, type ApiClient, type KubeObject, Resources, type UserInfo } from "../api/types.js";
+import { type ApiClient, ApiError, type KubeObject, Resources, type UserInfo } from "../api/types.js";
 import type { TokenAuthenticator } from "./authenticator.js";
+import { rec, str, strings } from "./fields.js";
 import { RbacAuthorizer } from "./rbac.js";
 import { badRequest, invalid } from "./status.js";
 import type { BoundObject, ServiceAccountTokens } from "./tokens.js";
@@ -24,16 +25,6 @@ const authzGroup = "authorization.k8s.io";
 /** Bounds Kubernetes puts on TokenRequest.spec.expirationSeconds. */
 const minExpirationSeconds = 600;
 const maxExpirationSeconds = 2 ** 32;
-
-function rec(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : [];
-}
 
 function echo(body: KubeObject, group: string, kind: string, status: Record<string, unknown>): KubeObject {
   return {

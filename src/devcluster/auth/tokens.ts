@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { type ApiClient, isApiError, type KubeObject, Resources, type UserInfo } from "../api/types.js";
+import { rec, str } from "./fields.js";
 import { type JwtKey, jwtKeyFromPem, signJwt, verifyJwt } from "./jwt.js";
 
 /** Issuer of bound tokens, and the API server's own audience, unless the cluster sets others. */
@@ -71,13 +72,6 @@ interface Claims {
   jti?: unknown;
   "kubernetes.io"?: unknown;
   [legacy: string]: unknown;
-}
-
-function rec(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
 }
 
 function rfc3339(seconds: number): string {

@@ -11,7 +11,8 @@ import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { errorMessage, type Logger, silentLogger } from "../../base/index.js";
 import type { Admission, AdmissionAttributes } from "../api/plugins.js";
-import { ApiError, type ApiClient, isApiError, type KubeObject, Resources } from "../api/types.js";
+import { type ApiClient, ApiError, isApiError, type KubeObject, Resources } from "../api/types.js";
+import { rec, str, strings } from "./fields.js";
 import { applyJsonPatch } from "./json-patch.js";
 import { asLabelSelector, type LabelSelector, matchesLabelSelector } from "./label-selector.js";
 import { badRequest, internalError } from "./status.js";
@@ -45,16 +46,6 @@ export interface Webhook {
   sideEffects: string;
   timeoutSeconds: number;
   admissionReviewVersions: string[];
-}
-
-function rec(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : [];
 }
 
 /** Reads the webhooks of one configuration object, applying admissionregistration/v1 defaults. */
