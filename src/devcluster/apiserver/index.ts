@@ -29,7 +29,7 @@
  */
 import type { Logger } from "../../base/index.js";
 import type { Admission, VirtualResource } from "../api/plugins.js";
-import { type KubeObject, Resources, isApiError } from "../api/types.js";
+import { type KubeObject, Resources, type UserInfo, isApiError } from "../api/types.js";
 import { Engine, type LocalApiClient, internalUser } from "./api.js";
 import { ResourceRegistry } from "./registry.js";
 import { Store } from "./store.js";
@@ -131,7 +131,7 @@ export class LocalApi {
   }
 
   /** An ApiClient acting as `user` (default: the internal controller-manager user, who passes admission as any caller). */
-  client(user: import("../api/types.js").UserInfo = internalUser): LocalApiClient {
+  client(user: UserInfo = internalUser): LocalApiClient {
     return this.#engine.client(user);
   }
 
