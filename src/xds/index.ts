@@ -13,7 +13,9 @@
  *   xds.pushRequest({ full: false, edsHostnames: new Set([host]) })  // only endpoints changed
  *   xds.connections()  → /debug/syncz     xds.configDump(proxyId) → /debug/config_dump?proxyID=
  *   xds.metrics.snapshot() → /metrics     await xds.close()
- * `view()` must return an immutable snapshot; it is read at the start of each push.
+ * `view()` must return an immutable snapshot; it is read at the start of each push (requests between
+ * pushes are answered from the last push's snapshot, as istiod does). Debounce values come from
+ * `readEnv(env, { after: debounceAfterEnv, max: debounceMaxEnv })` (PILOT_DEBOUNCE_AFTER/MAX).
  *
  * Contract for the sidecar: `new XdsClient({ target, node, credentials, validate })`, `subscribe`
  * per type (LDS/CDS wildcard, then RDS/EDS by the names they reference), `on("update")`,
