@@ -51,7 +51,7 @@ describe("pod lifecycle", { timeout: 180_000 }, () => {
     rmSync(home, { recursive: true, force: true });
   });
 
-  it("runs init containers first and gives containers their env, volumes, user and working dir", async () => {
+  it("runs init containers first and gives containers their env, volumes, user, working dir and hostname", async () => {
     await c.client.create(Resources.configmaps, {
       apiVersion: "v1",
       kind: "ConfigMap",
@@ -71,7 +71,7 @@ describe("pod lifecycle", { timeout: 180_000 }, () => {
       "cat /etc/sec/password; echo",
       "cat /etc/info/labels; echo",
       "cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo",
-      'echo "user $(id -u) dir $(pwd)"',
+      'echo "user $(id -u) dir $(pwd) host $(hostname)"',
       "exec sleep infinity",
     ].join("; ");
     await c.client.create(
@@ -134,7 +134,7 @@ describe("pod lifecycle", { timeout: 180_000 }, () => {
         "s3cret",
         'app="env"',
         "life",
-        "user 1337 dir /tmp",
+        "user 1337 dir /tmp host env",
         "",
       ].join("\n"),
     );

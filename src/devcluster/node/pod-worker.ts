@@ -349,6 +349,7 @@ export class PodWorker {
         mounts: this.#mounts(c),
         workingDir: c.workingDir,
         security: { ...(this.#spec.securityContext ?? {}), ...(c.securityContext ?? {}) },
+        hostname: this.#spec.hostname ?? this.pod.metadata.name,
         logFile: files.current,
       });
       const containerID = `isthmus://${this.uid.slice(0, 8)}-${c.name}-${run.restartCount}`;

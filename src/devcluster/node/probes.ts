@@ -82,12 +82,16 @@ export async function runProbe(
     if (!r) return { ok: false, output: "container is not running" };
     const argv = probe.exec.command ?? [];
     return new Promise((resolve) => {
-      const child = spawn("nsenter", ["-t", String(r.pid), "-m", "-n", "--", ...privilegeArgs(r.security), ...argv], {
-        env: { ...r.env },
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: timeoutMs,
-        cwd: "/",
-      });
+      const child = spawn(
+        "nsenter",
+        ["-t", String(r.pid), "-m", "-n", "-u", "--", ...privilegeArgs(r.security), ...argv],
+        {
+          env: { ...r.env },
+          stdio: ["ignore", "pipe", "pipe"],
+          timeout: timeoutMs,
+          cwd: "/",
+        },
+      );
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.stderr.on("data", (d: Buffer) => (out += d.toString()));

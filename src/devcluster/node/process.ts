@@ -25,6 +25,8 @@ export interface LaunchSpec {
   readonly mounts: readonly Mount[];
   readonly workingDir?: string;
   readonly security?: SecurityContext;
+  /** The pod's hostname, set in the container's own UTS namespace (Kubernetes truncates it to 63 characters). */
+  readonly hostname?: string;
   /** stdout and stderr are appended here. */
   readonly logFile: string;
 }
@@ -43,9 +45,10 @@ export function privilegeArgs(sc: SecurityContext | undefined): string[] {
 
 /** The shell script run inside the pod's namespaces before exec'ing the program. */
 export function launchScript(spec: Omit<LaunchSpec, "logFile" | "netns" | "env">): string {
+  const hostname = spec.hostname ? [`hostname ${shQuote(spec.hostname.slice(0, 63).replace(/[-.]+$/, ""))}`] : [];
   // Private: mounts made later on the host (every new pod's /run/netns entry) must not be copied
   // into every running container's mount namespace, which makes pod start-up quadratic.
-  const lines = ["set -e", "mount --make-rprivate /"];
+  const lines = ["set -e", "mount --make-rprivate /", ...hostname];
   for (const m of spec.mounts) {
     const s = shQuote(m.source);
     const t = shQuote(m.target);
@@ -63,7 +66,8 @@ export function launchScript(spec: Omit<LaunchSpec, "logFile" | "netns" | "env">
 export function launch(spec: LaunchSpec): ChildProcess {
   const fd = openSync(spec.logFile, "a");
   try {
-    return spawn("ip", ["netns", "exec", spec.netns, "sh", "-c", launchScript(spec)], {
+    const uts = spec.hostname ? ["unshare", "--uts"] : [];
+    return spawn("ip", ["netns", "exec", spec.netns, ...uts, "sh", "-c", launchScript(spec)], {
       env: { ...spec.env },
       stdio: ["ignore", fd, fd],
       detached: true,

@@ -62,7 +62,7 @@ export function findContainer(node: LocalNode, pod: KubeObject, name: string | n
 
 /** Starts `command` inside the container's mount and network namespaces, as its user, with its environment. */
 export function spawnInContainer(running: RunningContainer, command: readonly string[], stdin: boolean): ChildProcess {
-  const args = ["-t", String(running.pid), "-m", "-n"];
+  const args = ["-t", String(running.pid), "-m", "-n", "-u"];
   if (running.workingDir) args.push(`--wdns=${running.workingDir}`);
   return spawn("nsenter", [...args, "--", ...privilegeArgs(running.security), ...command], {
     env: { ...running.env },
