@@ -351,6 +351,46 @@ describe("HTTP behaviour of the local API server", () => {
     assert.equal(row?.cells[6], "app=helloworld");
   });
 
+  test("watch honours timeoutSeconds and ends the stream cleanly", async () => {
+    const r = await call("GET", "/api/v1/namespaces/ro/configmaps?watch=true&resourceVersion=0&timeoutSeconds=1");
+    assert.equal(r.status, 200);
+    const events = r.text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; object: { metadata: { name: string } } });
+    assert.deepEqual(
+      events.map((e) => [e.type, e.object.metadata.name]),
+      [["ADDED", "seen"]],
+    );
+  });
+
+  test("garbage never crashes the server: every answer is a Status", async () => {
+    const cases: [string, string, string | undefined, string | undefined][] = [
+      ["GET", "/api/v1/namespaces/%E0%A4%A/pods", undefined, undefined],
+      ["GET", "/apis/%2e%2e/v1/x", undefined, undefined],
+      ["POST", "/api/v1/namespaces/web/configmaps", "[1,2,3]", "application/json"],
+      ["POST", "/api/v1/namespaces/web/configmaps", '"just a string"', "application/json"],
+      ["POST", "/api/v1/namespaces/web/configmaps", "", "application/json"],
+      ["PATCH", "/api/v1/namespaces/web/configmaps/dup", '{"op":"add"}', "application/json-patch+json"],
+      ["PATCH", "/api/v1/namespaces/web/configmaps/dup", "[1]", "application/merge-patch+json"],
+      ["GET", "/api/v1/namespaces/web/configmaps?limit=abc", undefined, undefined],
+      ["GET", "/api/v1/namespaces/web/configmaps?labelSelector=%3D%3D%3D", undefined, undefined],
+      ["POST", "/api/v1/namespaces/web/configmaps", "k8s\0\xff\xff", "application/vnd.kubernetes.protobuf"],
+      ["DELETE", "/api/v1/namespaces/web/configmaps/dup?propagationPolicy=Sometimes", undefined, undefined],
+      ["GET", "/api/v1/namespaces/web/pods/nope/exec", undefined, undefined],
+    ];
+    for (const [method, path, body, contentType] of cases) {
+      const r = await call(method, path, {
+        ...(body !== undefined ? { body } : {}),
+        ...(contentType ? { contentType } : {}),
+      });
+      assert.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status} ${r.text}`);
+      assert.equal(r.json.kind, "Status", `${method} ${path}: ${r.text}`);
+      assert.doesNotMatch(r.text, /at .*\.ts:\d+/, "no stack traces");
+    }
+    assert.equal((await call("GET", "/version")).status, 200);
+  });
+
   test("stopListening drops watches and connections; listen() serves again on the same port", async () => {
     const url = new URL("/api/v1/namespaces/web/configmaps?watch=true", server.url);
     const ended = new Promise<void>((resolve, reject) => {

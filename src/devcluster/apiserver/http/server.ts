@@ -310,7 +310,13 @@ export class ApiHttpServer {
     const extra: Record<string, string[]> = {};
     for (const [k, v] of Object.entries(req.headersDistinct)) {
       if (!k.startsWith("impersonate-extra-") || !v) continue;
-      extra[decodeURIComponent(k.slice("impersonate-extra-".length))] = v;
+      let key: string;
+      try {
+        key = decodeURIComponent(k.slice("impersonate-extra-".length));
+      } catch {
+        fail(badRequestStatus(`invalid percent-encoding in header ${k}`));
+      }
+      extra[key] = v;
     }
     if (!asUser) {
       if (groups.length > 0 || uid || Object.keys(extra).length > 0) {
@@ -374,6 +380,15 @@ export class ApiHttpServer {
   // ---- requests -------------------------------------------------------------------------------
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    res.on("finish", () =>
+      this.#log.debug("request", {
+        method: req.method,
+        path: req.url?.split("?")[0],
+        code: res.statusCode,
+        ms: Date.now() - started,
+      }),
+    );
     let pretty = false;
     try {
       const url = new URL(req.url ?? "/", "https://api.invalid");
@@ -982,6 +997,8 @@ export class ApiHttpServer {
       try {
         for (;;) {
           const next = first ?? iterator.next();
+          // If the client goes away first, this promise is abandoned; its rejection must not go unhandled.
+          next.catch(() => {});
           first = undefined;
           const r = await Promise.race([next, aborted]);
           if (r === "aborted" || r.done) break;
