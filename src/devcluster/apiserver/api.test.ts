@@ -336,6 +336,31 @@ describe("metadata", () => {
     assert.equal(api.resourceVersion, rv);
     assert.equal((await rejection(c.get(Resources.services, "sample", "dry"))).code, 404);
   });
+
+  it("merges a Secret's stringData into data (base64) and never stores stringData, as kube-apiserver", async (t) => {
+    const { c } = await withNamespace(t);
+    const secret: KubeObject = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "remote", namespace: "sample" },
+      data: { kept: Buffer.from("k").toString("base64") },
+      stringData: { cluster1: "apiVersion: v1\nkind: Config\n" },
+    };
+    const created = await c.create(Resources.secrets, secret);
+    assert.equal(created.stringData, undefined);
+    assert.deepEqual(created.data, {
+      kept: Buffer.from("k").toString("base64"),
+      cluster1: Buffer.from("apiVersion: v1\nkind: Config\n").toString("base64"),
+    });
+    const patched = await c.patch(Resources.secrets, "sample", "remote", "application/merge-patch+json", {
+      stringData: { cluster1: "changed" },
+    });
+    assert.equal(
+      Buffer.from(String((patched.data as Record<string, string>).cluster1), "base64").toString(),
+      "changed",
+    );
+    assert.equal(patched.stringData, undefined);
+  });
 });
 
 describe("namespaces", () => {

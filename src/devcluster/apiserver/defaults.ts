@@ -97,9 +97,19 @@ export function applyDefaults(
       setDefault(obj(root, "status"), "phase", "Active");
       return;
     }
-    case "/Secret":
+    case "/Secret": {
       setDefault(root, "type", "Opaque");
+      // stringData is write-only, as in kube-apiserver: merged into data (base64), never stored.
+      const stringData = root.stringData;
+      if (stringData !== null && typeof stringData === "object" && !Array.isArray(stringData)) {
+        const data = obj(root, "data");
+        for (const [k, v] of Object.entries(stringData as Record<string, unknown>)) {
+          data[k] = Buffer.from(String(v), "utf8").toString("base64");
+        }
+      }
+      delete root.stringData;
       return;
+    }
     case "/Endpoints":
       for (const s of arr(root, "subsets")) for (const p of arr(s, "ports")) setDefault(p, "protocol", "TCP");
       return;
