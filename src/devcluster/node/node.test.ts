@@ -16,7 +16,18 @@ import { waitFor } from "../../base/index.js";
 import type { KubeObject } from "../api/types.js";
 import { Resources } from "../api/types.js";
 import { listLinks, listNetns } from "../network/exec.js";
-import { lookupCluster, netnsPrefix, PodNetworks, vethNames } from "../network/index.js";
+import { createSocket } from "node:dgram";
+import { connect } from "node:net";
+import {
+  decodeResponse,
+  encodeQuery,
+  lookupCluster,
+  netnsPrefix,
+  PodNetworks,
+  RecordType,
+  Rcode,
+  vethNames,
+} from "../network/index.js";
 import { createPodStreams } from "../streaming/index.js";
 import { type HarnessCluster, startHarnessCluster } from "./harness.js";
 
@@ -225,6 +236,40 @@ describe("local node on a real network", { timeout: 240_000 }, () => {
       `http://${statusOf(hello).podIP}:5000/hello`,
     ]);
     assert.equal(byIp.stdout, `Hello version: v1, instance: ${hello.metadata.name}\n`);
+  });
+
+  it("answers DNS over UDP and TCP on the kube-dns ClusterIP", async () => {
+    const dns = c1.network.dnsServiceIp;
+    const svc = await c1.client.get(Resources.services, "sample", "helloworld");
+    const clusterIP = (svc.spec as { clusterIP: string }).clusterIP;
+    const udp = createSocket("udp4");
+    const udpAnswer = await new Promise<Buffer>((resolve, reject) => {
+      udp.once("message", resolve);
+      udp.once("error", reject);
+      udp.send(encodeQuery({ id: 11, name: "helloworld.sample.svc.cluster.local", type: RecordType.A }), 53, dns);
+    });
+    udp.close();
+    assert.deepEqual(
+      decodeResponse(udpAnswer).answers.map((a) => a.address),
+      [clusterIP],
+    );
+    const query = encodeQuery({ id: 12, name: "nothing.sample.svc.cluster.local", type: RecordType.A });
+    const framed = Buffer.concat([Buffer.from([query.length >> 8, query.length & 255]), query]);
+    const tcpAnswer = await new Promise<Buffer>((resolve, reject) => {
+      const sock = connect({ host: dns, port: 53 }, () => sock.write(framed));
+      let buf = Buffer.alloc(0);
+      sock.on("data", (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          sock.end();
+          resolve(buf.subarray(2));
+        }
+      });
+      sock.on("error", reject);
+    });
+    const r = decodeResponse(tcpAnswer);
+    assert.equal(r.id, 12);
+    assert.equal(r.rcode, Rcode.NXDOMAIN);
   });
 
   it("reaches a pod of another cluster on the same network at its own IP", async () => {
