@@ -13,6 +13,9 @@
  *   const authorizer = new RbacAuthorizer({ source: rbacSource })
  *   const virtualResources = createVirtualResources({ client, tokens, authenticator, authorizer })
  *   const admission = new WebhookAdmission({ log }); admission.start(client, signal)   // start() optional
+ *   optional: admission = combineAdmission(new RbacEscalationAdmission({ authorizer,
+ *     privilegedUsers: [internalUser.username] }), webhookAdmission) (needs the authorizer, so
+ *     hand LocalApi a delegating Admission; see escalation.test.ts)
  *   on first start: create each of bootstrapRbacObjects() (in order; 409 means already there).
  * LocalApi takes `admission` and `virtualResources` at construction: pass an empty Map and fill
  * it from createVirtualResources() once the client exists (see wiring.test.ts).
@@ -23,6 +26,13 @@ export {
   type TokenAuthenticatorOptions,
   type TokenReviewResult,
 } from "./authenticator.js";
+export {
+  combineAdmission,
+  RbacEscalationAdmission,
+  type RbacEscalationOptions,
+  ruleCovers,
+  uncoveredRules,
+} from "./escalation.js";
 export { applyJsonPatch, type JsonPatchOperation, jsonEqual, parseJsonPointer } from "./json-patch.js";
 export { type JwtAlgorithm, type JwtKey, type JwtResult, jwtKeyFromPem, signJwt, verifyJwt } from "./jwt.js";
 export { asLabelSelector, type LabelSelector, matchesLabelSelector } from "./label-selector.js";
