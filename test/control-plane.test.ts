@@ -68,7 +68,7 @@ spec:
         ports: [{containerPort: 7070}]
 `;
 
-describe("control plane on two local clusters with pods", { timeout: 240_000 }, () => {
+describe("control plane on two local clusters with pods", { timeout: 300_000 }, () => {
   let home: string;
   let env: NodeJS.ProcessEnv;
   let cp: ControlPlane;
@@ -112,17 +112,26 @@ describe("control plane on two local clusters with pods", { timeout: 240_000 }, 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), "isthmus-cp-e2e-"));
     closers.push(() => rm(home, { recursive: true, force: true }));
-    env = { ...process.env, ISTHMUS_HOME: home, KUBECONFIG: join(home, "kubeconfig") };
+    env = {
+      ...process.env,
+      ISTHMUS_HOME: home,
+      KUBECONFIG: [join(home, "kubeconfig-cluster1"), join(home, "kubeconfig-cluster2")].join(":"),
+    };
     const script = join(home, "grpc-echo.mjs");
     await writeFile(
       script,
       `import { runGrpcEcho } from ${JSON.stringify(join(repo, "src/programs/grpc-echo.ts"))};\nprocess.exit(await runGrpcEcho(process.env));\n`,
     );
-    for (const name of ["cluster1", "cluster2"]) {
-      closers.push(() => isthmus(["cluster", "delete", name]));
-      await isthmus(["cluster", "create", name, "--network", "network1"]);
-      await kubectl(name, ["apply", "-f", "-"], echoManifest(script));
-    }
+    // Both clusters at once: creation is mostly waiting on each daemon.
+    await Promise.all(
+      ["cluster1", "cluster2"].map(async (name) => {
+        // One kubeconfig file per cluster: two creations must not merge into one file at once.
+        const file = join(home, `kubeconfig-${name}`);
+        closers.push(() => isthmus(["cluster", "delete", name, "--kubeconfig", file]));
+        await isthmus(["cluster", "create", name, "--network", "network1", "--kubeconfig", file]);
+        await kubectl(name, ["apply", "-f", "-"], echoManifest(script));
+      }),
+    );
     await kubectl("cluster1", ["create", "namespace", "istio-system"]);
     // The guide's step, verbatim but for the command name.
     secretYaml = await isthmus(["x", "create-remote-secret", "--context=cluster2", "--name=cluster2"]);
@@ -139,7 +148,11 @@ describe("control plane on two local clusters with pods", { timeout: 240_000 }, 
         debounceAfterMs: 100,
         debounceMaxMs: 10_000,
       },
-      kubeConfig: loadKubeConfig({ env: envFrom({}), kubeconfigPath: join(home, "kubeconfig"), context: "cluster1" }),
+      kubeConfig: loadKubeConfig({
+        env: envFrom({}),
+        kubeconfigPath: join(home, "kubeconfig-cluster1"),
+        context: "cluster1",
+      }),
       log: silentLogger,
       monitoringAddr: "127.0.0.1:0",
       grpcAddr: "127.0.0.1:0",

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { kubeConfigFromRemoteSecret } from "./kubeconfig.js";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, envFrom } from "../base/index.js";
+import { kubeConfigFromRemoteSecret, loadKubeConfig } from "./kubeconfig.js";
 
 const kubeconfig = (user: string, server = "https://10.200.0.1:6443") => `apiVersion: v1
 kind: Config
@@ -77,4 +81,41 @@ describe("kubeConfigFromRemoteSecret", () => {
       if (!r.ok) assert.match(r.reasons.join(), re);
     });
   }
+});
+
+describe("loadKubeConfig", () => {
+  const file = (name: string, server: string, current = true) => `apiVersion: v1
+kind: Config
+clusters: [{name: ${name}, cluster: {server: "${server}"}}]
+users: [{name: ${name}, user: {token: t}}]
+contexts: [{name: ${name}, context: {cluster: ${name}, user: ${name}}}]
+${current ? `current-context: ${name}` : ""}
+`;
+
+  it("merges every $KUBECONFIG file as kubectl does: first definition and first current-context win", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "isthmus-kc-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, "a"), file("cluster1", "https://10.0.0.1:6443"));
+    await writeFile(join(dir, "b"), `${file("cluster2", "https://10.0.0.2:6443")}`);
+    await writeFile(join(dir, "c"), file("cluster1", "https://10.9.9.9:6443"));
+    const list = [join(dir, "missing"), join(dir, "a"), join(dir, "b"), join(dir, "c")].join(":");
+    const kc = loadKubeConfig({ env: envFrom({ KUBECONFIG: list }) });
+    assert.equal(kc.getCurrentContext(), "cluster1");
+    assert.equal(kc.getCurrentCluster()?.server, "https://10.0.0.1:6443");
+    const other = loadKubeConfig({ env: envFrom({ KUBECONFIG: list }), context: "cluster2" });
+    assert.equal(other.getCurrentCluster()?.server, "https://10.0.0.2:6443");
+  });
+
+  it("names the file and the known contexts when a context is missing", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "isthmus-kc-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, "a"), file("cluster1", "https://10.0.0.1:6443"));
+    assert.throws(
+      () => loadKubeConfig({ env: envFrom({}), kubeconfigPath: join(dir, "a"), context: "nope" }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /context "nope" is not in kubeconfig .*\/a; known contexts: cluster1/.test(err.message),
+    );
+    assert.throws(() => loadKubeConfig({ env: envFrom({}), kubeconfigPath: join(dir, "none") }), /does not exist/);
+  });
 });

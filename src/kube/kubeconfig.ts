@@ -23,17 +23,18 @@ export interface LoadKubeConfigOptions {
  * file or context when it cannot be used.
  */
 export function loadKubeConfig(opts: LoadKubeConfigOptions): KubeConfig {
-  const kc = new KubeConfig();
-  const fromEnv = opts.env
-    .get("KUBECONFIG")
-    ?.split(":")
-    .find((p) => p !== "");
-  const path = opts.kubeconfigPath ?? fromEnv;
+  let kc = new KubeConfig();
+  const fromEnv = (opts.env.get("KUBECONFIG") ?? "").split(":").filter((p) => p !== "");
+  const path = opts.kubeconfigPath ?? (fromEnv.length > 0 ? fromEnv.join(":") : undefined);
   try {
-    if (path !== undefined) {
-      if (!existsSync(path))
-        throw new ConfigError([`kubeconfig ${path} does not exist; pass --kubeconfig with a readable file`]);
-      kc.loadFromFile(path);
+    if (opts.kubeconfigPath !== undefined) {
+      if (!existsSync(opts.kubeconfigPath))
+        throw new ConfigError([
+          `kubeconfig ${opts.kubeconfigPath} does not exist; pass --kubeconfig with a readable file`,
+        ]);
+      kc.loadFromFile(opts.kubeconfigPath);
+    } else if (fromEnv.length > 0) {
+      kc = mergeKubeconfigFiles(fromEnv);
     } else if (opts.env.get("KUBERNETES_SERVICE_HOST") && existsSync(`${serviceAccountDir}/token`)) {
       kc.loadFromCluster();
     } else {
@@ -61,6 +62,29 @@ export function loadKubeConfig(opts: LoadKubeConfigOptions): KubeConfig {
     ]);
   }
   return kc;
+}
+
+/**
+ * Merges the files of a $KUBECONFIG list as kubectl does: missing files are skipped, the first
+ * definition of a name wins, and the first file that sets current-context sets it.
+ */
+function mergeKubeconfigFiles(paths: readonly string[]): KubeConfig {
+  const out = new KubeConfig();
+  const present = paths.filter((p) => existsSync(p));
+  if (present.length === 0) {
+    throw new ConfigError([
+      `none of the $KUBECONFIG files exist (${paths.join(":")}); create one or pass --kubeconfig`,
+    ]);
+  }
+  for (const p of present) {
+    const one = new KubeConfig();
+    one.loadFromFile(p);
+    if (!out.currentContext && one.currentContext) out.currentContext = one.currentContext;
+    for (const c of one.clusters) if (!out.clusters.some((x) => x.name === c.name)) out.clusters.push(c);
+    for (const u of one.users) if (!out.users.some((x) => x.name === u.name)) out.users.push(u);
+    for (const c of one.contexts) if (!out.contexts.some((x) => x.name === c.name)) out.contexts.push(c);
+  }
+  return out;
 }
 
 /** Kubeconfig options istiod refuses in remote secrets unless allowed by PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS. */
