@@ -180,6 +180,33 @@ describe("pod lifecycle", { timeout: 180_000 }, () => {
     await waitPod("live", "a restart", (x) => (statusOf(x).containerStatuses?.[0]?.restartCount ?? 0) >= 1);
   });
 
+  it("holds readiness until the startup probe passes", async () => {
+    await c.client.create(
+      Resources.pods,
+      pod("slow", {
+        containers: [
+          {
+            name: "c",
+            image: curl,
+            command: ["sh", "-c", "sleep 3; touch /tmp/slow-started-$HOSTNAME; exec sleep infinity"],
+            startupProbe: {
+              exec: { command: ["sh", "-c", "test -f /tmp/slow-started-$HOSTNAME"] },
+              periodSeconds: 1,
+              failureThreshold: 30,
+            },
+          },
+        ],
+      }),
+    );
+    const running = await waitPod("slow", "Running", (x) => statusOf(x).phase === "Running");
+    const early = statusOf(running).containerStatuses?.[0];
+    assert.equal(early?.started, false);
+    assert.equal(early?.ready, false);
+    const ready = await waitPod("slow", "Ready", (x) => statusOf(x).containerStatuses?.[0]?.ready === true);
+    assert.equal(statusOf(ready).containerStatuses?.[0]?.started, true);
+    rmSync("/tmp/slow-started-slow", { force: true });
+  });
+
   it("ends restartPolicy Never pods as Succeeded or Failed", async () => {
     await c.client.create(
       Resources.pods,
