@@ -94,6 +94,35 @@ describe("kubectl against the local API server", () => {
     assert.match(row ?? "", /^sample\s+Active\s+\d+s\s+.*istio-injection=enabled/);
   });
 
+  test("kubectl's typed clients write protobuf: create configmap, secret, deployment are decoded", async () => {
+    assert.match(
+      await ok(["create", "configmap", "cfg", "-n", "sample", "--from-literal=k=v"]),
+      /configmap\/cfg created/,
+    );
+    assert.match(
+      await ok(["create", "secret", "generic", "sec", "-n", "sample", "--from-literal=p=q"]),
+      /secret\/sec created/,
+    );
+    assert.match(
+      await ok(["create", "deployment", "web", "-n", "sample", "--image=nginx", "--port=80", "--replicas=0"]),
+      /deployment\.apps\/web created/,
+    );
+    const out = await ok([
+      "get",
+      "deploy",
+      "web",
+      "-n",
+      "sample",
+      "-o",
+      "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}",
+    ]);
+    assert.equal(out, "0 nginx 80");
+    assert.equal(
+      await ok(["get", "secret", "sec", "-n", "sample", "-o", "jsonpath={.data.p}"]),
+      Buffer.from("q").toString("base64"),
+    );
+  });
+
   test("apply the guide's helloworld, then again: unchanged", async () => {
     assert.match(
       await ok(["apply", "-f", helloworld, "-l", "service=helloworld", "-n", "sample"]),

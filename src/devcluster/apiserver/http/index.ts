@@ -31,7 +31,7 @@
  * - /openapi/v2 answers 404: kubectl 1.29+ uses only v3 (checked with kubectl 1.32 in the tests).
  * - `application/apply-patch+yaml` (server-side apply) goes to LocalApiClient.apply (fieldValidation
  *   Strict by default, `force` from the query); a store without apply answers 415 with a hint.
- * - kubectl's typed clients write protobuf (`kubectl create ns|secret|configmap|sa|service|role...`,
+ * - kubectl's typed clients write protobuf (`kubectl create ns|secret|configmap|sa|service|deployment|role...`,
  *   `auth can-i`): those kinds are decoded (protobuf.ts); others get 415 naming the kind. Answers are JSON.
  * - `Impersonate-User/Group/Uid/Extra-*` (kubectl --as) are honoured after an `impersonate` check.
  * - Lists without a Table go out from the store's JSON texts (LocalApiClient.listJson) when available.

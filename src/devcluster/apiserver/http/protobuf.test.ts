@@ -64,14 +64,14 @@ test("maps, bytes and repeated strings (with empty members) keep their JSON shap
 });
 
 test("refuses kinds it does not describe and unknown non-empty fields, naming them", () => {
-  const deployment = Buffer.concat([
+  // "batch/v1" (8 bytes) + "Job" (3 bytes): typeMeta of 2+8+2+3 = 15 bytes.
+  const job = Buffer.concat([
     Buffer.from("6b387300", "hex"),
-    Buffer.from([0x0a, 0x15, 0x0a, 0x07, ...Buffer.from("apps/v1"), 0x12, 0x0a, ...Buffer.from("Deployment")]),
+    Buffer.from([0x0a, 0x0f, 0x0a, 0x08, ...Buffer.from("batch/v1"), 0x12, 0x03, ...Buffer.from("Job")]),
   ]);
   assert.throws(
-    () => decodeKubernetesProtobuf(deployment),
-    (err: unknown) =>
-      err instanceof ProtobufBodyError && err.unsupported && /Deployment \(apps\/v1\)/.test(err.message),
+    () => decodeKubernetesProtobuf(job),
+    (err: unknown) => err instanceof ProtobufBodyError && err.unsupported && /Job \(batch\/v1\)/.test(err.message),
   );
   // A Namespace whose raw body carries field 9 (unknown here) with content.
   const raw = Buffer.from([0x4a, 0x01, 0x78]);

@@ -1,7 +1,7 @@
 /**
  * Decodes the Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`) that
  * kubectl's typed clients send for `kubectl create namespace|secret|configmap|serviceaccount|
- * service|role|rolebinding|clusterrole|clusterrolebinding|token` and `kubectl auth can-i|whoami`,
+ * service|deployment|role|rolebinding|clusterrole|clusterrolebinding|token` and `kubectl auth can-i|whoami`,
  * into the JSON objects the store takes. Only those kinds are described here (field numbers from
  * the Kubernetes wire format); a body of another kind, or one carrying a non-empty field this
  * table does not know, is refused with 415 so nothing is dropped silently. Responses stay JSON
@@ -12,7 +12,8 @@
 type FieldType =
   | "string"
   | "bytes"
-  | "int"
+  | "int" // omitempty: 0 is dropped
+  | "*int" // pointer: 0 is kept (e.g. replicas: 0)
   | "bool" // non-pointer Go bool: false is omitted, as JSON's omitempty does
   | "*bool" // pointer bool: false is kept
   | "time"
@@ -147,6 +148,51 @@ const messages: Record<string, MessageDef> = {
       6: s("appProtocol"),
     },
   },
+  // apps/v1 (what `kubectl create deployment` fills)
+  Deployment: { fields: { 1: m("metadata", "ObjectMeta"), 2: m("spec", "DeploymentSpec"), 3: m("status", "Lenient") } },
+  DeploymentSpec: {
+    fields: {
+      1: { name: "replicas", type: "*int" },
+      2: m("selector", "LabelSelector"),
+      3: m("template", "PodTemplateSpec"),
+      4: m("strategy", "DeploymentStrategy"),
+      5: i("minReadySeconds"),
+      6: { name: "revisionHistoryLimit", type: "*int" },
+      7: { name: "paused", type: "bool" },
+      9: { name: "progressDeadlineSeconds", type: "*int" },
+    },
+  },
+  DeploymentStrategy: { fields: { 1: s("type") } },
+  PodTemplateSpec: { fields: { 1: m("metadata", "ObjectMeta"), 2: m("spec", "PodSpec") } },
+  PodSpec: {
+    fields: {
+      2: m("containers", "Container", true),
+      3: s("restartPolicy"),
+      6: s("dnsPolicy"),
+      7: ms("nodeSelector"),
+      8: s("serviceAccountName"),
+      10: s("nodeName"),
+      20: m("initContainers", "Container", true),
+    },
+  },
+  Container: {
+    fields: {
+      1: s("name"),
+      2: s("image"),
+      3: ss("command"),
+      4: ss("args"),
+      5: s("workingDir"),
+      6: m("ports", "ContainerPort", true),
+      7: m("env", "EnvVar", true),
+      13: s("terminationMessagePath"),
+      14: s("imagePullPolicy"),
+      20: s("terminationMessagePolicy"),
+    },
+  },
+  ContainerPort: {
+    fields: { 1: s("name"), 2: i("hostPort"), 3: i("containerPort"), 4: s("protocol"), 5: s("hostIP") },
+  },
+  EnvVar: { fields: { 1: s("name"), 2: s("value") } },
   // rbac.authorization.k8s.io/v1
   Role: { fields: { 1: m("metadata", "ObjectMeta"), 2: m("rules", "PolicyRule", true) } },
   ClusterRole: {
@@ -234,6 +280,7 @@ const kinds: Record<string, string> = {
   "v1/ConfigMap": "ConfigMap",
   "v1/ServiceAccount": "ServiceAccount",
   "v1/Service": "Service",
+  "apps/v1/Deployment": "Deployment",
   "rbac.authorization.k8s.io/v1/Role": "Role",
   "rbac.authorization.k8s.io/v1/ClusterRole": "ClusterRole",
   "rbac.authorization.k8s.io/v1/RoleBinding": "RoleBinding",
@@ -340,6 +387,9 @@ function decodeMessage(buf: Buffer, start: number, end: number, name: string, pa
         case "int":
           value = num !== undefined ? toNumber(num) : 0;
           if (value === 0) value = undefined;
+          break;
+        case "*int":
+          value = num !== undefined ? toNumber(num) : 0;
           break;
         case "bool":
           value = num !== undefined && num !== 0n ? true : undefined;
