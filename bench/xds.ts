@@ -188,18 +188,22 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
       });
 
     const startedMsg = collect(1, (m) => m.kind === "started", 120_000);
-    const syncedMsgs = collect(clients, (m) => m.kind === "synced", 600_000);
+    // Generous: on a busy 2-core machine 500 clients can take many minutes to sync.
+    const slow = 120_000 + clients * 4000;
+    const syncedMsgs = collect(clients, (m) => m.kind === "synced", slow);
     const clientsStartedAt = (await startedMsg)[0]?.at ?? started;
     const synced = await syncedMsgs;
     // Measured from the child's first client, not from fork: loading the child is not the server's work.
     const initialSyncMs = Math.max(...synced.map((m) => m.at)) - clientsStartedAt;
-    log(`xds bench: ${clients} clients synced in ${initialSyncMs.toFixed(0)} ms; responses ${JSON.stringify(server.metrics.snapshot().pushesByType)}`);
+    log(
+      `xds bench: ${clients} clients synced in ${initialSyncMs.toFixed(0)} ms; responses ${JSON.stringify(server.metrics.snapshot().pushesByType)}`,
+    );
     await server.idle();
     global.gc?.();
     const mem = process.memoryUsage();
 
     // Full push: one service added, every client gets a new CDS.
-    const fullDone = collect(clients, (m) => m.kind === "cds" && m.size > services, 600_000);
+    const fullDone = collect(clients, (m) => m.kind === "cds" && m.size > services, slow);
     state.view = buildView(services, perCluster, 1);
     const fullAt = now();
     server.pushRequest({ full: true, reason: "bench: service added" });
@@ -225,7 +229,7 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
       const eps = [...base.endpoints(host, "http").values()].flat();
       if (svc === undefined) throw new Error(`bench: ${host} missing`);
       const flipped = eps.map((e, j) => (j === eps.length - 1 ? { ...e, ready: !e.ready } : e));
-      const arrivals = collect(clients, (m) => m.kind === "eds" && m.names.includes(cluster), 60_000);
+      const arrivals = collect(clients, (m) => m.kind === "eds" && m.names.includes(cluster), slow);
       state.view = base.withEndpoints(host, flipped);
       const at = now();
       server.pushRequest({ full: false, edsHostnames: new Set([host]), reason: "bench: endpoint readiness" });
