@@ -233,10 +233,12 @@ export async function main(argv: string[]): Promise<number> {
     .option("--api-port <port>", "API server port (0 picks a free one)", "0")
     .action(create);
   program
-    .command("delete <name>")
-    .description("stop a cluster and remove its state, network and context")
+    .command("delete <names...>")
+    .description("stop clusters and remove their state, network and context")
     .option(kubeconfigOpt, kubeconfigHelp)
-    .action(remove);
+    .action(async (names: string[], opts: { kubeconfig?: string }) => {
+      for (const name of names) await remove(name, opts);
+    });
   program.command("list").description("list local clusters").action(list);
   program.command("stop <name>").description("stop a cluster, keeping its objects").action(stop);
   program
