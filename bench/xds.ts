@@ -214,8 +214,10 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
     log(
       `xds bench: full push reached all clients in ${fullPushMs.toFixed(0)} ms (server loop ${fullPushServerMs.toFixed(0)} ms)`,
     );
-    // Let the clients finish subscribing EDS for the new service before timing EDS.
-    await new Promise((r) => setTimeout(r, 2000));
+    // Clients follow the new CDS with an EDS subscription that includes the new service: wait for
+    // every client to hold it, so EDS timing below does not queue behind that catch-up.
+    const newCluster = `outbound|80||svc-${services}.bench-${services % 20}.svc.cluster.local`;
+    await collect(clients, (m) => m.kind === "eds" && m.names.includes(newCluster), slow);
     await server.idle();
 
     // EDS: one endpoint of one service in cluster2 turns not ready, then ready again.
