@@ -3,7 +3,8 @@
  * kubectl 1.32 and @kubernetes/client-node). Owns authentication/authorization of requests,
  * discovery, OpenAPI v3, REST routing, watch streaming, Tables and pod-stream hand-off.
  * Holds no objects: every object operation goes to the store's LocalApiClient.
- * Imports only base, devcluster/api and the sibling apiserver files (registry, schema, errors).
+ * Imports only base, devcluster/api and the sibling apiserver files (registry, schema, errors);
+ * testing.ts (test-only harness: whole stack on 127.0.0.1:0 + kubeconfig) also imports auth and controllers.
  *
  * Exported API (what the cluster daemon wires):
  * ```ts
@@ -16,10 +17,14 @@
  *   host: "10.200.0.1", port: 0,     // 0 = any free port
  *   log,
  *   gitVersion: "v1.32.4",           // optional; /version (the kubectl dispatcher picks its minor from it)
+ *   maxBodyBytes,                    // optional; default 3 MiB (413 above)
+ *   minWatchTimeoutSeconds,          // optional; watches without timeoutSeconds end in [min, 2*min) s, default 1800
+ *   builtinSchemas,                  // optional; false publishes untagged OpenAPI placeholders (kubectl then
+ *                                    // uses its compiled-in patch metadata); default true (schema.ts tables)
  * });
  * const { host, port } = await http.listen();
  * await http.stopListening();         // outage: close listener, end watches, drop connections; state kept
- * await http.listen();                // back on the same port
+ * await http.listen();                // back on the same port (rejects with EADDRINUSE if it was taken meanwhile)
  * await http.close();
  * ```
  * Behaviour worth knowing:
