@@ -48,10 +48,13 @@ function rssMb(pid: number): number {
   return Math.round(Number(m?.[1] ?? 0) / 102.4) / 10;
 }
 
-const ms = (s: string, unit: string): number => (unit === "us" ? Number(s) / 1000 : unit === "s" ? Number(s) * 1000 : Number(s));
+const ms = (s: string, unit: string): number =>
+  unit === "us" ? Number(s) / 1000 : unit === "s" ? Number(s) * 1000 : Number(s);
 
 function hey(url: string, seconds: number): { p50: number; p90: number; p99: number; rps: number } {
-  const out = execFileSync("hey", ["-z", `${seconds}s`, "-c", "10", "-q", "100", "-disable-compression", url], { encoding: "utf8" });
+  const out = execFileSync("hey", ["-z", `${seconds}s`, "-c", "10", "-q", "100", "-disable-compression", url], {
+    encoding: "utf8",
+  });
   const pct = (p: number) => Number(new RegExp(`${p}%+ in ([\\d.]+) secs`).exec(out)?.[1] ?? Number.NaN) * 1000;
   return { p50: pct(50), p90: pct(90), p99: pct(99), rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]) };
 }
@@ -71,7 +74,11 @@ async function certificates(dir: string): Promise<void> {
   const issuer = { certPem: inter["ca-cert.pem"], keyPem: inter["ca-key.pem"] };
   writeFileSync(join(dir, "root.pem"), root.certPem);
   for (const name of ["client", "server"]) {
-    const leaf = await issueKeyedLeaf({ issuer, subject: { kind: "workload", spiffeId: `spiffe://cluster.local/ns/bench/sa/${name}` }, ttlMs: 3_600_000 });
+    const leaf = await issueKeyedLeaf({
+      issuer,
+      subject: { kind: "workload", spiffeId: `spiffe://cluster.local/ns/bench/sa/${name}` },
+      ttlMs: 3_600_000,
+    });
     writeFileSync(join(dir, `${name}.chain.pem`), leaf.certPem + inter["ca-cert.pem"]);
     writeFileSync(join(dir, `${name}.key.pem`), leaf.keyPem);
     writeFileSync(join(dir, `${name}.haproxy.pem`), leaf.certPem + inter["ca-cert.pem"] + leaf.keyPem);
@@ -79,7 +86,8 @@ async function certificates(dir: string): Promise<void> {
 }
 
 function haproxyConfig(dir: string, side: "client" | "server"): string {
-  const global = "global\n  nbthread 1\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  option http-keep-alive\n";
+  const global =
+    "global\n  nbthread 1\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  option http-keep-alive\n";
   if (side === "client") {
     return `${global}frontend in\n  bind 127.0.0.1:${ports.haproxyClient}\n  default_backend out\nbackend out\n  http-reuse always\n  server s 127.0.0.1:${ports.haproxyServer} ssl crt ${dir}/client.haproxy.pem ca-file ${dir}/root.pem verify required\n`;
   }
@@ -90,7 +98,7 @@ function haproxyConfig(dir: string, side: "client" | "server"): string {
 export async function runSidecarBench(seconds = 10): Promise<PathResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "isthmus-bench-sidecar-"));
   const children: ChildProcess[] = [];
-  const start = (cmd: string, args: string[], what: string) => {
+  const start = (cmd: string, args: string[], _what: string) => {
     const c = spawn(cmd, args, { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
     children.push(c);
     return c;
@@ -99,10 +107,35 @@ export async function runSidecarBench(seconds = 10): Promise<PathResult[]> {
     await certificates(dir);
     const app = start(process.execPath, ["--import", "tsx", join(here, "support", "app.ts"), String(ports.app)], "app");
     await waitReady(app, "app");
-    const server = start(process.execPath, ["--import", "tsx", join(here, "support", "sidecar-proc.ts"), "server", String(ports.isthmusServer), String(ports.app), dir], "server sidecar");
-    const client = start(process.execPath, ["--import", "tsx", join(here, "support", "sidecar-proc.ts"), "client", String(ports.isthmusClient), String(ports.isthmusServer), dir], "client sidecar");
+    const server = start(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(here, "support", "sidecar-proc.ts"),
+        "server",
+        String(ports.isthmusServer),
+        String(ports.app),
+        dir,
+      ],
+      "server sidecar",
+    );
+    const client = start(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(here, "support", "sidecar-proc.ts"),
+        "client",
+        String(ports.isthmusClient),
+        String(ports.isthmusServer),
+        dir,
+      ],
+      "client sidecar",
+    );
     await Promise.all([waitReady(server, "server sidecar"), waitReady(client, "client sidecar")]);
-    for (const side of ["client", "server"] as const) writeFileSync(join(dir, `haproxy-${side}.cfg`), haproxyConfig(dir, side));
+    for (const side of ["client", "server"] as const)
+      writeFileSync(join(dir, `haproxy-${side}.cfg`), haproxyConfig(dir, side));
     const hServer = start("haproxy", ["-db", "-f", join(dir, "haproxy-server.cfg")], "haproxy server");
     const hClient = start("haproxy", ["-db", "-f", join(dir, "haproxy-client.cfg")], "haproxy client");
     await new Promise((r) => setTimeout(r, 500));
@@ -110,7 +143,11 @@ export async function runSidecarBench(seconds = 10): Promise<PathResult[]> {
     const paths: { path: string; url: string; procs: ChildProcess[] }[] = [
       { path: "direct", url: `http://127.0.0.1:${ports.app}/`, procs: [] },
       { path: "two Isthmus sidecars (mTLS)", url: `http://127.0.0.1:${ports.isthmusClient}/`, procs: [client, server] },
-      { path: "two HAProxy 2.6 hops (mTLS)", url: `http://127.0.0.1:${ports.haproxyClient}/`, procs: [hClient, hServer] },
+      {
+        path: "two HAProxy 2.6 hops (mTLS)",
+        url: `http://127.0.0.1:${ports.haproxyClient}/`,
+        procs: [hClient, hServer],
+      },
     ];
     const results: PathResult[] = [];
     for (const p of paths) {

@@ -7,7 +7,6 @@
  */
 import http from "node:http";
 import net from "node:net";
-import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { originalDestination } from "../capture/index.js";
 import type { InboundPort } from "../config/types.js";
@@ -15,7 +14,7 @@ import { forwardHeaders, replyText } from "../outbound/http.js";
 import { splice } from "../outbound/tcp.js";
 import { parsePeerMetadata, peerMetadataHeader } from "../peer-metadata.js";
 import type { ProxyRuntime } from "../runtime.js";
-import { inboundSecureContext, meshAlpn, spiffeIdsOf } from "../tls/identity.js";
+import { inboundSecureOptions, meshAlpn, spiffeIdsOf, type WorkloadCertificate } from "../tls/identity.js";
 
 interface InboundContext {
   readonly port: InboundPort;
@@ -35,39 +34,21 @@ function defaultInbound(port: number): InboundPort {
   return { port, kind: "tcp", targetHost: "127.0.0.1", targetPort: port, mtlsMode: "PERMISSIVE" };
 }
 
-/** A duplex over `socket` that first yields what was unshifted back into it. */
-function replayable(socket: net.Socket): Duplex {
-  const wrapped = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy();
-      cb(err);
-    },
-  });
-  socket.on("data", (d: Buffer) => {
-    if (!wrapped.push(d)) socket.pause();
-  });
-  socket.on("end", () => wrapped.push(null));
-  socket.on("close", () => wrapped.destroy());
-  return wrapped;
-}
-
 export class InboundServer {
   readonly #opts: InboundServerOptions;
   readonly #server: net.Server;
   readonly #http: http.Server;
   readonly #contexts = new WeakMap<net.Socket, InboundContext>();
+  /** Inbound ports of connections whose TLS handshake is under way, by peer `address:port`. */
+  readonly #pending = new Map<string, InboundPort>();
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, noDelay: true } as http.AgentOptions);
-  #secureContext: tls.SecureContext | undefined;
+  /**
+   * Never listens: raw sockets are handed to it after the first byte said TLS. Node's TLS server
+   * feeds bytes already read from a socket into the handshake, verifies the client's chain
+   * against the root (rejectUnauthorized), and then reads the socket's handle natively.
+   */
+  readonly #tls: tls.Server;
+  #hasCertificate = false;
 
   constructor(opts: InboundServerOptions) {
     this.#opts = opts;
@@ -81,11 +62,18 @@ export class InboundServer {
     });
     this.#http.on("clientError", (_err, socket) => socket.destroy());
     this.#server = net.createServer((socket) => this.#accept(socket));
+    this.#tls = tls.createServer({ requestCert: true, rejectUnauthorized: true, ALPNProtocols: meshAlpn });
+    this.#tls.on("secureConnection", (tlsSocket: tls.TLSSocket) => this.#secured(tlsSocket));
+    this.#tls.on("tlsClientError", (_err, tlsSocket) => {
+      this.#opts.runtime.metrics.inc("isthmus_inbound_rejected_total", { reason: "tls_handshake" });
+      tlsSocket.destroy();
+    });
   }
 
   /** Installs (or rotates) the certificate presented to peers. */
-  setCertificate(cert: Parameters<typeof inboundSecureContext>[0]): void {
-    this.#secureContext = inboundSecureContext(cert);
+  setCertificate(cert: WorkloadCertificate): void {
+    this.#tls.setSecureContext(inboundSecureOptions(cert));
+    this.#hasCertificate = true;
   }
 
   async start(): Promise<number> {
@@ -111,30 +99,30 @@ export class InboundServer {
   }
 
   #acceptTls(socket: net.Socket, port: InboundPort): void {
-    const secureContext = this.#secureContext;
-    if (secureContext === undefined) {
+    if (!this.#hasCertificate) {
       socket.destroy();
       return;
     }
-    // The first bytes were already read (to tell TLS from plaintext), so TLS must read through a
-    // stream that replays them: a socket handed over directly would be read from its handle.
-    const tlsSocket = new tls.TLSSocket(replayable(socket), {
-      isServer: true,
-      secureContext,
-      requestCert: true,
-      rejectUnauthorized: true,
-      ALPNProtocols: meshAlpn,
-    });
+    // The TLS socket the server makes is a new object; the peer's address and port name the connection.
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#pending.set(key, port);
+    socket.once("close", () => this.#pending.delete(key));
+    this.#tls.emit("connection", socket);
+  }
+
+  #secured(tlsSocket: tls.TLSSocket): void {
+    const key = `${tlsSocket.remoteAddress}:${tlsSocket.remotePort}`;
+    const port = this.#pending.get(key);
+    this.#pending.delete(key);
+    const peer = spiffeIdsOf(tlsSocket.getPeerCertificate())[0];
+    if (port === undefined || peer === undefined) {
+      this.#opts.runtime.metrics.inc("isthmus_inbound_rejected_total", { reason: "no_spiffe_id" });
+      tlsSocket.destroy();
+      return;
+    }
     tlsSocket.on("error", () => tlsSocket.destroy());
-    tlsSocket.once("secure", () => {
-      const peer = spiffeIdsOf(tlsSocket.getPeerCertificate())[0];
-      if (peer === undefined) {
-        this.#opts.runtime.metrics.inc("isthmus_inbound_rejected_total", { reason: "no_spiffe_id" });
-        tlsSocket.destroy();
-        return;
-      }
-      this.#serve(tlsSocket, { port, peer });
-    });
+    this.#opts.runtime.metrics.inc("isthmus_inbound_mtls_connections_total");
+    this.#serve(tlsSocket, { port, peer });
   }
 
   #serve(socket: net.Socket, ctx: InboundContext): void {

@@ -120,12 +120,17 @@ function attempt(
       headers,
       timeout: cluster.connectTimeoutMs,
     });
+    // Agents do not pass noDelay on to TLS sockets; without it Nagle holds a request behind the delayed ACK of the last one.
+    upstreamReq.setNoDelay(true);
     upstreamReq.on("socket", (s) => {
       const mark = () => {
         connected = true;
       };
       if (!s.connecting) mark();
-      else s.once(agentInfo.secure ? "secureConnect" : "connect", mark);
+      else {
+        rt.metrics.inc("envoy_cluster_upstream_cx_total", { cluster_name: cluster.name });
+        s.once(agentInfo.secure ? "secureConnect" : "connect", mark);
+      }
     });
     upstreamReq.on("timeout", () =>
       upstreamReq.destroy(new Error(connected ? "upstream request timeout" : "connect timeout")),

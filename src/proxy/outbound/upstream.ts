@@ -89,6 +89,8 @@ export class UpstreamConnector {
       socket.once("error", onError);
       socket.once(secure ? "secureConnect" : "connect", () => {
         clearTimeout(timer);
+        // tls.connect ignores noDelay; spliced bytes must not wait for the peer's delayed ACK.
+        socket.setNoDelay(true);
         socket.off("error", onError);
         resolve(socket);
       });

@@ -3,7 +3,7 @@
  * which roots it trusts, and the SPIFFE check on the peer (the SAN must name an allowed
  * identity; the chain must end at the mesh root).
  */
-import { type ConnectionOptions, createSecureContext, type PeerCertificate, type SecureContext } from "node:tls";
+import type { ConnectionOptions, PeerCertificate, SecureContextOptions } from "node:tls";
 
 /** A certificate issued to this workload by the mesh CA. */
 export interface WorkloadCertificate {
@@ -68,7 +68,7 @@ export function upstreamTlsOptions(
   };
 }
 
-/** The server side of mutual TLS: our certificate, client certificates required and verified against the root. */
-export function inboundSecureContext(cert: WorkloadCertificate): SecureContext {
-  return createSecureContext({ cert: cert.certChainPem, key: cert.keyPem, ca: cert.rootPem });
+/** The server side of mutual TLS: our certificate and the root client certificates must chain to. */
+export function inboundSecureOptions(cert: WorkloadCertificate): SecureContextOptions {
+  return { cert: cert.certChainPem, key: cert.keyPem, ca: cert.rootPem };
 }
