@@ -4,6 +4,7 @@
  * so it outlives the command; this module only starts, stops and reads it.
  */
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -72,7 +73,9 @@ async function startDaemon(home: string, name: string): Promise<void> {
     const status = readStatus(dir);
     if (status !== undefined && status.pid === child.pid && status.phase === "Ready") return;
     if (status !== undefined && status.pid === child.pid && status.phase === "Failed") {
-      throw new UserError(`cluster "${name}" failed to start: ${status.message ?? "see the log"}\n${logTail(dir)}`);
+      throw new UserError(
+        `cluster "${name}" failed to start: ${status.message ?? "see the log"} (log: ${join(dir, "daemon.log")})`,
+      );
     }
     if (exited !== undefined) {
       throw new UserError(
@@ -104,6 +107,15 @@ async function stopDaemon(dir: string, graceMs = 60_000): Promise<void> {
   }
 }
 
+/** Whether a TCP port can be bound on all addresses (the API server binds its network's gateway). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "0.0.0.0", () => s.close(() => resolve(true)));
+  });
+}
+
 function running(dir: string): boolean {
   return isAlive(readStatus(dir)?.pid);
 }
@@ -116,6 +128,9 @@ async function create(name: string, opts: { network: string; kubeconfig?: string
   const port = Number(opts.apiPort);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UserError(`invalid --api-port "${opts.apiPort}": use a port number from 1 to 65535, or 0 to pick one`);
+  }
+  if (port > 0 && !(await portFree(port))) {
+    throw new UserError(`port ${port} is in use on this machine; choose another --api-port, or 0 to pick a free one`);
   }
   const home = isthmusHome(process.env);
   const dir = clusterDir(home, name);

@@ -56,6 +56,15 @@ describe("allocation registry", () => {
     assert.equal(r.cluster.pid, process.pid);
   });
 
+  it("refuses an API server port another cluster holds, naming it", () => {
+    const state: RegistryState = { networks: {}, clusters: {} };
+    const first = allocateInState(state, { home: "/h", clusterName: "a", networkName: "n", pid: 0 });
+    assert.throws(
+      () => allocateInState(state, { home: "/h2", clusterName: "b", networkName: "n", pid: 0, apiPort: first.cluster.apiPort }),
+      (err: unknown) => err instanceof AllocationError && new RegExp(`port ${first.cluster.apiPort} is already used by cluster "a"`).test(err.message),
+    );
+  });
+
   it("runs out of pod ranges on a network with a message naming it", () => {
     const state: RegistryState = { networks: {}, clusters: {} };
     for (let i = 0; i < 15; i++) allocateInState(state, { home: "/h", clusterName: `c${i}`, networkName: "n", pid: 0 });

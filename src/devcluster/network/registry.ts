@@ -208,6 +208,12 @@ export function allocateInState(
   );
   if (serviceIndex === undefined) throw new AllocationError("all service ranges of 10.201.0.0/16 are in use");
   let apiPort = opts.apiPort ?? 0;
+  const holder = apiPort === 0 ? undefined : clusters.find((c) => c.apiPort === apiPort && c.key !== cKey);
+  if (holder !== undefined) {
+    throw new AllocationError(
+      `API server port ${apiPort} is already used by cluster "${holder.clusterName}"; choose another --api-port, or 0 to pick a free one`,
+    );
+  }
   if (apiPort === 0) {
     const port = lowestFree(
       clusters.map((c) => c.apiPort),
