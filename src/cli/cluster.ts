@@ -59,6 +59,8 @@ async function startDaemon(home: string, name: string): Promise<void> {
   const log = openSync(join(dir, "daemon.log"), "a");
   const child = spawn(process.execPath, [join(repoRoot, "bin", "isthmus"), "devcluster", "--name", name], {
     detached: true,
+    // A daemon must not hold on to (or depend on) the folder the user happened to be in.
+    cwd: "/",
     stdio: ["ignore", log, log],
     env: { ...process.env, ISTHMUS_HOME: home },
   });

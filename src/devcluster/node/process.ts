@@ -57,7 +57,10 @@ export function launchScript(spec: Omit<LaunchSpec, "logFile" | "netns" | "env">
     lines.push(`mount --bind ${s} ${t}`);
     if (m.readOnly) lines.push(`mount -o remount,bind,ro ${t}`);
   }
+  // Without a workingDir a container starts in "/" (an image's usual WORKDIR), never in the daemon's
+  // folder, which a non-root container user cannot enter (its child processes then fail with EACCES).
   if (spec.workingDir) lines.push(`mkdir -p ${shQuote(spec.workingDir)} && cd ${shQuote(spec.workingDir)}`);
+  else lines.push("cd /");
   lines.push(`exec ${[...privilegeArgs(spec.security), ...spec.argv].map(shQuote).join(" ")}`);
   return lines.join("\n");
 }

@@ -63,7 +63,8 @@ export function findContainer(node: LocalNode, pod: KubeObject, name: string | n
 /** Starts `command` inside the container's mount and network namespaces, as its user, with its environment. */
 export function spawnInContainer(running: RunningContainer, command: readonly string[], stdin: boolean): ChildProcess {
   const args = ["-t", String(running.pid), "-m", "-n", "-u"];
-  if (running.workingDir) args.push(`--wdns=${running.workingDir}`);
+  // As the container's own processes: its workingDir, else "/" (never the daemon's folder).
+  args.push(`--wdns=${running.workingDir || "/"}`);
   return spawn("nsenter", [...args, "--", ...privilegeArgs(running.security), ...command], {
     env: { ...running.env },
     stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"],
