@@ -4,8 +4,8 @@
  * pod network namespaces). Every operation is idempotent, so a crashed run can be swept by
  * running the same steps again.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { linkAddresses, listLinks, listNetns, netnsPids, run, tryRun } from "./exec.js";
 import {
   AllocationError,
@@ -184,6 +184,15 @@ export function netnsPrefix(net: ClusterNetwork): string {
   return `isth-${net.clusterTag}-`;
 }
 
+/** The bridge a link is attached to, or undefined. */
+function masterOf(link: string): string | undefined {
+  try {
+    return basename(readlinkSync(join("/sys/class/net", link, "master")));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Host-side veth name of a pod IP: `isthv` + the last two octets in hex (unique machine-wide). */
 export function vethNames(ip: string): { host: string; peer: string } {
   const [, , c, d] = ip.split(".").map(Number);
@@ -223,7 +232,10 @@ export async function sweep(net: ClusterNetwork): Promise<void> {
     if (!m?.[1]) continue;
     const v = Number.parseInt(m[1], 16);
     const ip = `10.200.${v >> 8}.${v & 255}`;
-    if (inCidr(ip, net.podCidr)) await tryRun("ip", ["link", "del", link]);
+    // A link on another network's bridge is another run's pod with a colliding name: never ours.
+    const master = masterOf(link);
+    if (inCidr(ip, net.podCidr) && (master === undefined || master === net.bridge))
+      await tryRun("ip", ["link", "del", link]);
   }
   for (const ip of await linkAddresses(net.dummy)) if (inCidr(ip, net.serviceCidr)) await removeServiceIp(net, ip);
 }
@@ -330,7 +342,16 @@ export class PodNetworks {
     try {
       // Leftovers of a crashed run with the same address (normally swept at start-up).
       if (existsSync(join("/run/netns", netns))) await deleteNetns(netns);
-      if (existsSync(join("/sys/class/net", host))) await tryRun("ip", ["link", "del", host]);
+      if (existsSync(join("/sys/class/net", host))) {
+        const master = masterOf(host);
+        if (master !== undefined && master !== this.net.bridge) {
+          // Another network's pod holds this name: deleting it would cut that pod off.
+          throw new AllocationError(
+            `pod address ${ip} of cluster "${this.net.clusterName}" collides with a pod on bridge ${master} (link ${host}); the machine's allocation registry (/run/isthmus) is out of step with its links: delete the other cluster or run \`isthmus cluster delete\` for clusters that no longer exist`,
+          );
+        }
+        await tryRun("ip", ["link", "del", host]);
+      }
       const etc = join("/etc/netns", netns);
       mkdirSync(etc, { recursive: true });
       writeFileSync(join(etc, "resolv.conf"), resolvConf(this.net, pod.namespace));
