@@ -181,7 +181,11 @@ describe("control plane on two local clusters with pods", { timeout: 300_000 }, 
     });
     const xds = await import("@grpc/grpc-js-xds");
     xds.register();
-    client = new grpc.Client(`xds:///${host}:7070`, grpc.credentials.createInsecure());
+    // A local subchannel pool: closing the client closes its connections to the pods at once
+    // (the shared pool would keep them until the deleted clusters' addresses time out).
+    client = new grpc.Client(`xds:///${host}:7070`, grpc.credentials.createInsecure(), {
+      "grpc.use_local_subchannel_pool": 1,
+    });
     closers.push(() => client.close());
   });
 
