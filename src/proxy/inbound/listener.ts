@@ -13,6 +13,7 @@ import type { InboundPort } from "../config/types.js";
 import { forwardHeaders, replyText } from "../outbound/http.js";
 import { splice } from "../outbound/tcp.js";
 import { parsePeerMetadata, peerMetadataHeader } from "../peer-metadata.js";
+import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
 import type { ProxyRuntime } from "../runtime.js";
 import { inboundSecureOptions, meshAlpn, spiffeIdsOf, type WorkloadCertificate } from "../tls/identity.js";
 
@@ -24,6 +25,8 @@ interface InboundContext {
 
 export interface InboundServerOptions {
   readonly runtime: ProxyRuntime;
+  /** Limits on downstream requests (defaults: Envoy's). */
+  readonly limits?: DownstreamLimits;
   readonly host?: string;
   readonly port: number;
   /** For tests without iptables: the pod port to assume for every connection. */
@@ -52,7 +55,7 @@ export class InboundServer {
 
   constructor(opts: InboundServerOptions) {
     this.#opts = opts;
-    this.#http = http.createServer({ keepAlive: true }, (req, res) => {
+    this.#http = createDownstreamServer(opts.limits ?? {}, (req, res) => {
       const ctx = this.#contexts.get(req.socket);
       if (ctx === undefined) {
         res.destroy();
@@ -60,7 +63,6 @@ export class InboundServer {
       }
       this.#forward(ctx, req, res);
     });
-    this.#http.on("clientError", (_err, socket) => socket.destroy());
     this.#server = net.createServer((socket) => this.#accept(socket));
     this.#tls = tls.createServer({ requestCert: true, rejectUnauthorized: true, ALPNProtocols: meshAlpn });
     this.#tls.on("secureConnection", (tlsSocket: tls.TLSSocket) => this.#secured(tlsSocket));
@@ -178,6 +180,7 @@ export class InboundServer {
       (appRes) => {
         const status = appRes.statusCode ?? 502;
         res.writeHead(status, appRes.statusMessage, forwardHeaders(appRes.headers) as http.OutgoingHttpHeaders);
+        appRes.once("error", () => res.destroy());
         appRes.pipe(res);
         res.once("finish", () => record(status));
       },
@@ -191,17 +194,22 @@ export class InboundServer {
       );
       record(503);
     });
+    req.once("error", (err) => upstream.destroy(err));
+    res.once("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     req.pipe(upstream);
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#http.closeIdleConnections();
+    this.#http.close();
     this.#agent.destroy();
   }
 
   destroy(): void {
     this.#server.close();
+    this.#http.close();
     this.#http.closeAllConnections();
     this.#agent.destroy();
   }

@@ -148,7 +148,11 @@ function attempt(
       resolve(connected ? { kind: "reset", error } : { kind: "connect-failure", error });
     });
     if (body !== undefined) upstreamReq.end(body);
-    else req.pipe(upstreamReq);
+    else {
+      // A client that goes away mid-body takes the upstream request with it.
+      req.once("error", (err) => upstreamReq.destroy(err));
+      req.pipe(upstreamReq);
+    }
   });
 }
 
@@ -232,6 +236,8 @@ export async function handleOutboundHttp(
       }
       const status = upstream.statusCode ?? 502;
       res.writeHead(status, upstream.statusMessage, forwardHeaders(upstream.headers) as http.OutgoingHttpHeaders);
+      // An upstream reset mid-body can only be passed on as a reset: the status line is already sent.
+      upstream.once("error", () => res.destroy());
       upstream.pipe(res);
       const finish = () => {
         done();

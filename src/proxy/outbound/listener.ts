@@ -4,16 +4,19 @@
  * else the port's wildcard); HTTP listeners parse requests and route them, TCP listeners splice,
  * and destinations the mesh does not know pass through to where the app meant to go.
  */
-import http from "node:http";
+import type http from "node:http";
 import net from "node:net";
 import { originalDestination } from "../capture/index.js";
 import { findOutboundListener } from "../config/types.js";
+import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
 import type { ProxyRuntime } from "../runtime.js";
 import { handleOutboundHttp } from "./http.js";
 import { proxyTcp, splice } from "./tcp.js";
 
 export interface OutboundServerOptions {
   readonly runtime: ProxyRuntime;
+  /** Limits on downstream requests (defaults: Envoy's). */
+  readonly limits?: DownstreamLimits;
   readonly host?: string;
   readonly port: number;
   /** For tests without iptables: the destination to assume for every connection. */
@@ -28,7 +31,7 @@ export class OutboundServer {
 
   constructor(opts: OutboundServerOptions) {
     this.#opts = opts;
-    this.#http = http.createServer({ keepAlive: true }, (req, res) => {
+    this.#http = createDownstreamServer(opts.limits ?? {}, (req, res) => {
       const route = this.#routeOf.get(req.socket);
       if (route === undefined) {
         res.destroy();
@@ -36,7 +39,6 @@ export class OutboundServer {
       }
       handleOutboundHttp(opts.runtime, route, req, res).catch(() => res.destroy());
     });
-    this.#http.on("clientError", (_err, socket) => socket.destroy());
     this.#server = net.createServer((socket) => this.#accept(socket));
   }
 
@@ -96,12 +98,13 @@ export class OutboundServer {
   /** Stops accepting; open connections finish. */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#http.closeIdleConnections();
+    this.#http.close();
   }
 
   /** Stops now, dropping open connections. */
   destroy(): void {
     this.#server.close();
+    this.#http.close();
     this.#http.closeAllConnections();
   }
 }
