@@ -286,6 +286,38 @@ describe("sidecar robustness", () => {
     assert.equal(await status(external, servers.ports.prometheus, "/stats/prometheus"), 200);
   });
 
+  it("drains: a request in flight when the listener closes still completes, new connections are refused", async (t) => {
+    let release: () => void = () => undefined;
+    let markArrived: () => void = () => undefined;
+    const arrived = new Promise<void>((r) => {
+      markArrived = r;
+    });
+    const appPort = await app(t, (_req, res) => {
+      release = () => res.end("late");
+      markArrived();
+    });
+    const server = await inbound(t, appPort, "PERMISSIVE");
+    const rt = new ProxyRuntime(workload("client"));
+    rt.connector.setCertificate(clientCert);
+    rt.setConfig(clientConfig(server.port));
+    t.after(() => rt.connector.close());
+    const listener = new OutboundServer({
+      runtime: rt,
+      host: "127.0.0.1",
+      port: 0,
+      fixedDestination: { address: "10.201.0.7", port: 5000 },
+    });
+    const port = await listener.start();
+    t.after(() => listener.destroy());
+    const inFlight = get(port);
+    await arrived;
+    const closed = listener.close();
+    await assert.rejects(get(port), /ECONNREFUSED/);
+    release();
+    assert.deepEqual(await inFlight, { status: 200, body: "late" });
+    await closed;
+  });
+
   it("stays up under random bytes on 15001 and 15006, and serves valid requests after", async (t) => {
     const appPort = await app(t, (_req, res) => res.end("ok"));
     const server = await inbound(t, appPort, "PERMISSIVE", { headersTimeoutMs: 500 });
