@@ -861,12 +861,13 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     timeout: 420_000,
   }, async (t) => {
     const work = join(dir, "work");
+    const foreign = `foreign-${Date.now()}`;
     await must(
       sb,
-      `cd ${work} && isthmus x ca create-root --out-dir foreign && isthmus x ca create-intermediate --cluster cluster2 --root-dir foreign --out-dir foreign/cluster2`,
+      `cd ${work} && isthmus x ca create-root --out-dir ${foreign} && isthmus x ca create-intermediate --cluster cluster2 --root-dir ${foreign} --out-dir ${foreign}/cluster2`,
       240_000,
     );
-    const f = "foreign/cluster2";
+    const f = `${foreign}/cluster2`;
     await must(
       sb,
       `cd ${work} && kubectl create secret generic cacerts -n istio-system --context=cluster2 --from-file=${f}/ca-cert.pem --from-file=${f}/ca-key.pem --from-file=${f}/root-cert.pem --from-file=${f}/cert-chain.pem --dry-run=client -o yaml | kubectl apply --context=cluster2 -f -`,
