@@ -458,6 +458,26 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
       assert.ok(good.chain && good.chain.length > 0, good.error);
     });
 
+    it("HTTP to a sidecar's inbound: oversized headers, a malformed request, a slow client: an error answer, the next request is served", {
+      timeout: 60_000,
+    }, async (t) => {
+      const target = await onePod(sb, "cluster1", "sample", "app=helloworld");
+      const huge = Buffer.from(`GET /hello HTTP/1.1\r\nhost: x\r\nx-big: ${"a".repeat(100_000)}\r\n\r\n`);
+      const big = await rawExchange(target.ip, 5000, huge);
+      t.diagnostic(`100 kB header: ${big.answer.toString().split("\r\n")[0] || big.error || "closed"}`);
+      assert.doesNotMatch(big.answer.toString(), /^HTTP\/1\.1 200/, "an oversized header is not served");
+      const bad = await rawExchange(target.ip, 5000, Buffer.from("NOT HTTP AT ALL\r\n\r\n"));
+      t.diagnostic(`malformed: ${bad.answer.toString().split("\r\n")[0] || bad.error || "closed"}`);
+      assert.doesNotMatch(bad.answer.toString(), /^HTTP\/1\.1 200/);
+      // A client that sends half a request and stalls must not block others.
+      const net = await import("node:net");
+      const slow = net.connect({ host: target.ip, port: 5000 }, () => slow.write("GET /hello HTTP/1.1\r\nhost: x\r\n"));
+      slow.on("error", () => {});
+      t.after(() => slow.destroy());
+      const ok = await httpGet(`http://${target.ip}:5000/hello`);
+      assert.match(ok.body, /Hello version: v1/, `served next to a stalled client: ${ok.status} ${ok.body}`);
+    });
+
     it("IstioOperator junk via isthmus install -f: a clear error naming the file, nothing applied", {
       timeout: 180_000,
     }, async (t) => {
