@@ -668,10 +668,14 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
       );
     }
     t.diagnostic(`gone from ${proxies.length} proxies ${((Date.now() - t0) / 1000).toFixed(1)} s after the delete`);
-    await must(
-      sb,
-      "kubectl --context=cluster1 -n sample wait --for=condition=Ready pod -l app=helloworld --timeout=180s",
-      200_000,
+    // Not `kubectl wait -l`: the terminating pod is in its list and vanishes under it (NotFound).
+    await waitFor(
+      "the replacement helloworld-v1 pod to run",
+      async () =>
+        (await pods(sb, "cluster1", "sample", "app=helloworld")).find(
+          (p) => p.name !== victim.name && p.phase === "Running" && !p.deleting,
+        ),
+      180_000,
     );
     await endpointsConverge(120_000);
     const t1 = Date.now();
