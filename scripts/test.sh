@@ -8,10 +8,13 @@ echo "== typecheck"; npx --no-install tsc --noEmit -p .
 echo "== lint"; npx --no-install biome lint --diagnostic-level=error src test scripts bench
 echo "== dependency direction"; node --import tsx scripts/check-deps.ts
 scope=${ISTHMUS_TEST_SCOPE:-all}
+# The cluster fault suite (test/faults/mesh-faults.test.ts, 12+ min) runs with `npm run test:faults`.
 if [ "$scope" = unit ]; then
   mapfile -t files < <(find src -name '*.test.ts' | sort)
+elif [ "$scope" = faults ]; then
+  mapfile -t files < <(find test/faults -name '*.test.ts' | sort)
 else
-  mapfile -t files < <(find src test -name '*.test.ts' | sort)
+  mapfile -t files < <(find src test -name '*.test.ts' ! -path 'test/faults/mesh-faults.test.ts' | sort)
 fi
 if [ "$#" -gt 0 ]; then files=("$@"); fi
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
