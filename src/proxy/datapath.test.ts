@@ -238,6 +238,18 @@ describe("sidecar data path", () => {
     assert.equal((await get(client.port, "unknown.example:5000")).status, 404);
   });
 
+  it("never forwards a connection from outside to the sidecar's own ports on the pod's loopback (admin 15000)", async (t) => {
+    const admin = http.createServer((_req, res) => res.end("admin"));
+    await new Promise<void>((r) => admin.listen(0, "127.0.0.1", r));
+    t.after(() => admin.close());
+    const rt = new ProxyRuntime(workload("helloworld-v2", "cluster2", "default"));
+    const inbound = new InboundServer({ runtime: rt, host: "127.0.0.1", port: 0, fixedPort: 15000 });
+    const port = await inbound.start();
+    t.after(() => inbound.destroy());
+    await assert.rejects(get(port, "x"), /socket hang up|ECONNRESET/);
+    assert.match(rt.metrics.render(), /isthmus_inbound_rejected_total\{reason="sidecar_port"\} 1/);
+  });
+
   it("accepts a plaintext client in PERMISSIVE mode and refuses it in STRICT mode", async (t) => {
     const permissive = await serverSide(t);
     const ok = await get(permissive.port, "helloworld.sample:5000");

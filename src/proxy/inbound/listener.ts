@@ -33,6 +33,9 @@ export interface InboundServerOptions {
   readonly fixedPort?: number;
 }
 
+/** Istio's reserved sidecar ports (admin, capture, agent); never forwarded to from outside. */
+const sidecarOwnPorts: ReadonlySet<number> = new Set([15000, 15001, 15004, 15006, 15008, 15020, 15053]);
+
 function defaultInbound(port: number): InboundPort {
   return { port, kind: "tcp", targetHost: "127.0.0.1", targetPort: port, mtlsMode: "PERMISSIVE" };
 }
@@ -90,6 +93,13 @@ export class InboundServer {
     socket.on("error", () => socket.destroy());
     socket.setNoDelay(true);
     const dstPort = this.#opts.fixedPort ?? originalDestination(socket)?.port ?? socket.localPort ?? 0;
+    if (sidecarOwnPorts.has(dstPort)) {
+      // Undeclared ports are forwarded to the pod's loopback, where the sidecar's own admin and
+      // capture ports listen: never hand those to a connection from outside the pod.
+      this.#opts.runtime.metrics.inc("isthmus_inbound_rejected_total", { reason: "sidecar_port" });
+      socket.destroy();
+      return;
+    }
     const port = this.#opts.runtime.config.inbound.get(dstPort) ?? defaultInbound(dstPort);
     socket.once("data", (first: Buffer) => {
       socket.pause();
