@@ -216,7 +216,14 @@ export async function parseCsr(
   } catch (err) {
     return { ok: false, reason: `the CSR is not a PEM PKCS#10 certificate request (${(err as Error).message})` };
   }
-  if (!(await csr.verify())) return { ok: false, reason: "the CSR's signature does not verify against its own key" };
+  let verified: boolean;
+  try {
+    verified = await csr.verify();
+  } catch (err) {
+    // A damaged public key makes verify() throw rather than answer false.
+    return { ok: false, reason: `the CSR's key cannot be read (${(err as Error).message})` };
+  }
+  if (!verified) return { ok: false, reason: "the CSR's signature does not verify against its own key" };
   const uris: string[] = [];
   const dnsNames: string[] = [];
   // getExtension(SubjectAlternativeNameExtension) returns null on a CSR; look it up by OID.

@@ -276,7 +276,18 @@ export function parseIstioOperator(text: string, opts: ParseOptions): ParseResul
         ],
       };
     }
-    const values = docs.map((d) => d.toJS() as unknown).filter((v) => v !== null && v !== undefined);
+    let values: unknown[];
+    try {
+      values = docs.map((d) => d.toJS() as unknown).filter((v) => v !== null && v !== undefined);
+    } catch (err) {
+      // Well-formed YAML can still fail to resolve (an alias to an anchor that does not exist).
+      return {
+        ok: false,
+        reasons: [
+          `${opts.file}: not valid YAML: ${err instanceof Error ? err.message : String(err)}; fix the document`,
+        ],
+      };
+    }
     if (values.length !== 1) {
       return {
         ok: false,
