@@ -443,7 +443,8 @@ class Watcher {
       this.#queue.push({ type: "BOOKMARK", rv: Math.max(this.fromRv, this.#store.dispatchedResourceVersion) });
       this.#wake?.();
     }, intervalMs);
-    this.#timer.unref();
+    // Kept referenced: a client waiting for its next bookmark is work in progress; close() clears it.
+    // (unref here let the process exit under a waiting watcher.)
   }
 
   #toEvent(q: Queued): WatchEvent {
