@@ -14,6 +14,7 @@ import { forwardHeaders, replyText } from "../outbound/http.js";
 import { splice } from "../outbound/tcp.js";
 import { parsePeerMetadata, peerMetadataHeader } from "../peer-metadata.js";
 import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
+import { listenOn } from "../listen.js";
 import type { ProxyRuntime } from "../runtime.js";
 import { inboundSecureOptions, meshAlpn, spiffeIdsOf, type WorkloadCertificate } from "../tls/identity.js";
 
@@ -81,12 +82,8 @@ export class InboundServer {
     this.#hasCertificate = true;
   }
 
-  async start(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#opts.port, this.#opts.host ?? "0.0.0.0", () => resolve());
-    });
-    return (this.#server.address() as net.AddressInfo).port;
+  start(): Promise<number> {
+    return listenOn(this.#server, this.#opts.port, this.#opts.host);
   }
 
   #accept(socket: net.Socket): void {

@@ -9,6 +9,7 @@ import net from "node:net";
 import { originalDestination } from "../capture/index.js";
 import { findOutboundListener } from "../config/types.js";
 import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
+import { listenOn } from "../listen.js";
 import type { ProxyRuntime } from "../runtime.js";
 import { handleOutboundHttp } from "./http.js";
 import { proxyTcp, splice } from "./tcp.js";
@@ -42,12 +43,8 @@ export class OutboundServer {
     this.#server = net.createServer((socket) => this.#accept(socket));
   }
 
-  async start(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#opts.port, this.#opts.host ?? "0.0.0.0", () => resolve());
-    });
-    return (this.#server.address() as net.AddressInfo).port;
+  start(): Promise<number> {
+    return listenOn(this.#server, this.#opts.port, this.#opts.host);
   }
 
   #accept(socket: net.Socket): void {
