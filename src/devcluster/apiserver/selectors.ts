@@ -2,15 +2,12 @@
  * Label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and field selectors, parsed once
  * into predicates. Parse failures are returned as messages; the caller turns them into 400 BadRequest.
  */
+import { type LabelRequirement, matchRequirements } from "../api/label-selector.js";
 import type { KubeObject } from "../api/types.js";
 
-export type Predicate = (obj: KubeObject) => boolean;
+export { type LabelSelector, matchLabelSelector } from "../api/label-selector.js";
 
-interface Requirement {
-  key: string;
-  op: "=" | "!=" | "in" | "notin" | "exists" | "!exists";
-  values: string[];
-}
+export type Predicate = (obj: KubeObject) => boolean;
 
 const labelKeyRe =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -33,7 +30,7 @@ function splitTop(s: string): string[] {
   return out;
 }
 
-function parseRequirement(raw: string): Requirement | string {
+function parseRequirement(raw: string): LabelRequirement | string {
   const term = raw.trim();
   let m = /^!\s*(\S+)$/.exec(term);
   if (m) return { key: m[1] ?? "", op: "!exists", values: [] };
@@ -52,7 +49,7 @@ function parseRequirement(raw: string): Requirement | string {
 /** Parses a label selector string; "" selects everything. Returns an error message when it cannot be parsed. */
 export function parseLabelSelector(selector: string | undefined): Predicate | string {
   if (selector === undefined || selector.trim() === "") return () => true;
-  const reqs: Requirement[] = [];
+  const reqs: LabelRequirement[] = [];
   for (const part of splitTop(selector)) {
     const r = parseRequirement(part);
     if (typeof r === "string") return r;
@@ -65,55 +62,6 @@ export function parseLabelSelector(selector: string | undefined): Predicate | st
     reqs.push(r);
   }
   return (obj) => matchRequirements(reqs, obj.metadata.labels ?? {});
-}
-
-function matchRequirements(reqs: Requirement[], labels: Record<string, string>): boolean {
-  for (const r of reqs) {
-    const has = Object.hasOwn(labels, r.key);
-    const v = labels[r.key];
-    switch (r.op) {
-      case "=":
-        if (!has || v !== r.values[0]) return false;
-        break;
-      case "!=":
-        if (has && v === r.values[0]) return false;
-        break;
-      case "in":
-        if (!has || !r.values.includes(v ?? "")) return false;
-        break;
-      case "notin":
-        if (has && r.values.includes(v ?? "")) return false;
-        break;
-      case "exists":
-        if (!has) return false;
-        break;
-      case "!exists":
-        if (has) return false;
-        break;
-    }
-  }
-  return true;
-}
-
-/** A structured LabelSelector (matchLabels + matchExpressions), as in Deployment.spec.selector. */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
-}
-
-/** Matches labels against a structured LabelSelector; an empty selector matches everything. */
-export function matchLabelSelector(sel: LabelSelector, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const op = e.operator;
-    const req: Requirement = {
-      key: e.key,
-      op: op === "In" ? "in" : op === "NotIn" ? "notin" : op === "Exists" ? "exists" : "!exists",
-      values: e.values ?? [],
-    };
-    if (!matchRequirements([req], labels)) return false;
-  }
-  return true;
 }
 
 /** Reads a dotted path ("spec.nodeName") from an object as a string; missing → "". */

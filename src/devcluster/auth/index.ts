@@ -35,7 +35,6 @@ export {
 } from "./escalation.js";
 export { applyJsonPatch, type JsonPatchOperation, jsonEqual, parseJsonPointer } from "./json-patch.js";
 export { type JwtAlgorithm, type JwtKey, type JwtResult, jwtKeyFromPem, signJwt, verifyJwt } from "./jwt.js";
-export { asLabelSelector, type LabelSelector, matchesLabelSelector } from "./label-selector.js";
 export {
   type ClusterPki,
   type ClusterPkiOptions,

@@ -4,6 +4,7 @@
  * Rule matching is pure (ruleAllows); the authorizer only gathers the objects that apply.
  */
 import type { Logger } from "../../base/index.js";
+import { asLabelSelector, matchLabelSelector } from "../api/label-selector.js";
 import type { Authorizer, Decision, RequestAttributes } from "../api/plugins.js";
 import {
   type ApiClient,
@@ -14,7 +15,6 @@ import {
   type UserInfo,
 } from "../api/types.js";
 import { strings } from "./fields.js";
-import { asLabelSelector, matchesLabelSelector } from "./label-selector.js";
 import { WatchedCollection } from "./watched-collection.js";
 
 /** rbac.authorization.k8s.io/v1 PolicyRule. */
@@ -235,7 +235,7 @@ export class RbacAuthorizer implements Authorizer {
     if (selectors.length === 0) return rulesOf(role);
     // The aggregation controller would copy these rules into the role; reading them live gives the same answer.
     const picked = (await this.#source.clusterRoles()).filter(
-      (r) => r.metadata.name !== name && selectors.some((s) => matchesLabelSelector(s, r.metadata.labels)),
+      (r) => r.metadata.name !== name && selectors.some((s) => matchLabelSelector(s, r.metadata.labels)),
     );
     return [...rulesOf(role), ...picked.flatMap(rulesOf)];
   }

@@ -10,11 +10,11 @@ import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { errorMessage, type Logger, silentLogger } from "../../base/index.js";
+import { asLabelSelector, type LabelSelector, matchLabelSelector } from "../api/label-selector.js";
 import type { Admission, AdmissionAttributes } from "../api/plugins.js";
 import { type ApiClient, ApiError, isApiError, type KubeObject, Resources } from "../api/types.js";
 import { rec, str, strings } from "./fields.js";
 import { applyJsonPatch } from "./json-patch.js";
-import { asLabelSelector, type LabelSelector, matchesLabelSelector } from "./label-selector.js";
 import { badRequest, internalError } from "./status.js";
 import { WatchedCollection } from "./watched-collection.js";
 
@@ -131,7 +131,7 @@ export function webhookMatchesRequest(
 ): boolean {
   if (!rulesMatch(hook, attrs)) return false;
   if (!objectSelectorMatches(hook, attrs)) return false;
-  return namespaceLabels === undefined || matchesLabelSelector(hook.namespaceSelector, namespaceLabels);
+  return namespaceLabels === undefined || matchLabelSelector(hook.namespaceSelector, namespaceLabels);
 }
 
 function selectorIsEmpty(s: LabelSelector | undefined): boolean {
@@ -141,7 +141,7 @@ function selectorIsEmpty(s: LabelSelector | undefined): boolean {
 function objectSelectorMatches(hook: Webhook, attrs: AdmissionAttributes): boolean {
   if (selectorIsEmpty(hook.objectSelector)) return true;
   return [attrs.object, attrs.oldObject].some(
-    (o) => o !== undefined && matchesLabelSelector(hook.objectSelector, o.metadata.labels ?? {}),
+    (o) => o !== undefined && matchLabelSelector(hook.objectSelector, o.metadata.labels ?? {}),
   );
 }
 
