@@ -8,8 +8,9 @@ import { ApiError, type StatusBody } from "../api/types.js";
 type Details = NonNullable<StatusBody["details"]>;
 export type Cause = NonNullable<Details["causes"]>[number];
 
-function status(code: number, reason: string, message: string, details?: Details): ApiError {
-  const body: StatusBody = {
+/** The one place a failure `Status` body is shaped; `details` is left out when undefined, as Kubernetes does. */
+export function failureStatus(code: number, reason: string, message: string, details?: Details): StatusBody {
+  return {
     kind: "Status",
     apiVersion: "v1",
     metadata: {},
@@ -19,7 +20,10 @@ function status(code: number, reason: string, message: string, details?: Details
     ...(details !== undefined ? { details } : {}),
     code,
   };
-  return new ApiError(body);
+}
+
+function status(code: number, reason: string, message: string, details?: Details): ApiError {
+  return new ApiError(failureStatus(code, reason, message, details));
 }
 
 /** `kind` in details is the group-qualified plural ("services", "deployments.apps"), as Kubernetes reports it. */
@@ -27,13 +31,23 @@ export function qualifiedResource(group: string, resource: string): string {
   return group ? `${resource}.${group}` : resource;
 }
 
+/** `details` naming one object: name (left out when undefined), group (left out for the core group), kind. */
+export function objectDetails(group: string, kind: string, name: string | undefined): Details {
+  const details: Details = {};
+  if (name !== undefined) details.name = name;
+  if (group) details.group = group;
+  details.kind = kind;
+  return details;
+}
+
 /** 404 `<resource> "<name>" not found`. */
 export function notFound(group: string, resource: string, name: string): ApiError {
-  const qr = qualifiedResource(group, resource);
-  const details: Details = { name };
-  if (group) details.group = group;
-  details.kind = resource;
-  return status(404, "NotFound", `${qr} "${name}" not found`, details);
+  return status(
+    404,
+    "NotFound",
+    `${qualifiedResource(group, resource)} "${name}" not found`,
+    objectDetails(group, resource, name),
+  );
 }
 
 /** 404 for a path the server does not serve at all. */
@@ -43,21 +57,16 @@ export function resourceNotServed(): ApiError {
 
 /** 409 `<resource> "<name>" already exists`. */
 export function alreadyExists(group: string, resource: string, name: string): ApiError {
-  const details: Details = { name };
-  if (group) details.group = group;
-  details.kind = resource;
-  return status(409, "AlreadyExists", `${qualifiedResource(group, resource)} "${name}" already exists`, details);
+  const message = `${qualifiedResource(group, resource)} "${name}" already exists`;
+  return status(409, "AlreadyExists", message, objectDetails(group, resource, name));
 }
 
 /** 409 Conflict for a stale resourceVersion (or a failed precondition). */
 export function conflict(group: string, resource: string, name: string, why?: string): ApiError {
-  const details: Details = { name };
-  if (group) details.group = group;
-  details.kind = resource;
   const msg = `Operation cannot be fulfilled on ${qualifiedResource(group, resource)} "${name}": ${
     why ?? "the object has been modified; please apply your changes to the latest version and try again"
   }`;
-  return status(409, "Conflict", msg, details);
+  return status(409, "Conflict", msg, objectDetails(group, resource, name));
 }
 
 /** 422 Invalid with field causes; the message lists each cause as `field: message`. */
@@ -66,11 +75,7 @@ export function invalid(group: string, kind: string, name: string, causes: Cause
   const msg = `${kind}${group ? `.${group}` : ""} "${name}" is invalid: ${
     parts.length === 1 ? parts[0] : `[${parts.join(", ")}]`
   }`;
-  const details: Details = { name };
-  if (group) details.group = group;
-  details.kind = kind;
-  details.causes = causes;
-  return status(422, "Invalid", msg, details);
+  return status(422, "Invalid", msg, { ...objectDetails(group, kind, name), causes });
 }
 
 /** 400 BadRequest with a free-form message. */
@@ -80,11 +85,7 @@ export function badRequest(message: string): ApiError {
 
 /** 403 Forbidden with a free-form message, e.g. for writes into a terminating namespace. */
 export function forbidden(group: string, resource: string, name: string, message: string): ApiError {
-  const details: Details = {};
-  if (name) details.name = name;
-  if (group) details.group = group;
-  details.kind = resource;
-  return status(403, "Forbidden", message, details);
+  return status(403, "Forbidden", message, objectDetails(group, resource, name || undefined));
 }
 
 /** 405 MethodNotAllowed: the resource exists but does not support `verb`. */

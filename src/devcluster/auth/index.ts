@@ -2,7 +2,8 @@
  * auth: security and admission of a local cluster's API server. Owns the cluster PKI (CA,
  * serving certificate, service-account signing key, admin token), service-account tokens,
  * authentication, RBAC authorization, the review/TokenRequest virtual resources and webhook
- * admission. Imports only src/base and src/devcluster/api.
+ * admission. Imports only src/base, src/devcluster/api and the API server's Status builders
+ * (apiserver/errors.ts), so its failures read exactly like the API server's own.
  *
  * Wiring (composition root):
  *   const pki = await loadPki(dir) (then ensureServingCert(pki, {...}) + savePki if reissued)
@@ -62,7 +63,6 @@ export {
   watchedRbacSource,
 } from "./rbac.js";
 export { createVirtualResources, type VirtualResourcesOptions } from "./reviews.js";
-export { badRequest, internalError, invalid } from "./status.js";
 export {
   type BoundObject,
   defaultIssuer,

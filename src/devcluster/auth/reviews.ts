@@ -5,10 +5,10 @@
  */
 import { type Authorizer, type RequestAttributes, type VirtualResource, virtualResourceKey } from "../api/plugins.js";
 import { type ApiClient, ApiError, type KubeObject, Resources, type UserInfo } from "../api/types.js";
+import { badRequest, invalid } from "../apiserver/errors.js";
 import type { TokenAuthenticator } from "./authenticator.js";
 import { rec, str, strings } from "./fields.js";
 import { RbacAuthorizer } from "./rbac.js";
-import { badRequest, invalid } from "./status.js";
 import type { BoundObject, ServiceAccountTokens } from "./tokens.js";
 
 export interface VirtualResourcesOptions {
@@ -51,10 +51,11 @@ function reviewAttributes(kind: string, spec: Record<string, unknown>, user: Use
   const ra = spec.resourceAttributes === undefined ? undefined : rec(spec.resourceAttributes);
   const nra = spec.nonResourceAttributes === undefined ? undefined : rec(spec.nonResourceAttributes);
   if ((ra === undefined) === (nra === undefined)) {
-    throw invalid({ group: authzGroup, kind }, "", [
+    throw invalid(authzGroup, kind, "", [
       {
-        field: "spec.resourceAttributes",
+        reason: "FieldValueInvalid",
         message: `Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified`,
+        field: "spec.resourceAttributes",
       },
     ]);
   }
@@ -157,15 +158,23 @@ export function createVirtualResources(opts: VirtualResourcesOptions): Map<strin
       const extra = extraOf(spec.extra);
       if (extra) user.extra = extra;
       if (!user.username && user.groups.length === 0) {
-        throw invalid({ group: authzGroup, kind }, "", [
-          { field: "spec.user", message: `Invalid value: "": at least one of user or group must be specified` },
+        throw invalid(authzGroup, kind, "", [
+          {
+            reason: "FieldValueInvalid",
+            message: `Invalid value: "": at least one of user or group must be specified`,
+            field: "spec.user",
+          },
         ]);
       }
       const attrs = reviewAttributes(kind, spec, user);
       if (namespace !== undefined) {
         if (!attrs.resourceRequest) {
-          throw invalid({ group: authzGroup, kind }, "", [
-            { field: "spec.nonResourceAttributes", message: "Invalid value: disallowed on this kind of request" },
+          throw invalid(authzGroup, kind, "", [
+            {
+              reason: "FieldValueInvalid",
+              message: "Invalid value: disallowed on this kind of request",
+              field: "spec.nonResourceAttributes",
+            },
           ]);
         }
         if (attrs.namespace !== namespace) {
@@ -221,7 +230,9 @@ export function createVirtualResources(opts: VirtualResourcesOptions): Map<strin
       const spec = rec(body.spec);
       const expirationSeconds = spec.expirationSeconds === undefined ? 3600 : spec.expirationSeconds;
       const bad = (message: string) =>
-        invalid({ group: authnGroup, kind: "TokenRequest" }, ctx.name, [{ field: "spec.expirationSeconds", message }]);
+        invalid(authnGroup, "TokenRequest", ctx.name, [
+          { reason: "FieldValueInvalid", message, field: "spec.expirationSeconds" },
+        ]);
       if (typeof expirationSeconds !== "number" || !Number.isInteger(expirationSeconds)) {
         throw bad(`Invalid value: ${JSON.stringify(expirationSeconds)}: must be an integer number of seconds`);
       }

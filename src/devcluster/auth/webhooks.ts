@@ -13,9 +13,9 @@ import { errorMessage, type Logger, silentLogger } from "../../base/index.js";
 import { asLabelSelector, type LabelSelector, matchLabelSelector } from "../api/label-selector.js";
 import type { Admission, AdmissionAttributes } from "../api/plugins.js";
 import { type ApiClient, ApiError, isApiError, type KubeObject, Resources } from "../api/types.js";
+import { badRequest, internalError } from "../apiserver/errors.js";
 import { rec, str, strings } from "./fields.js";
 import { applyJsonPatch } from "./json-patch.js";
-import { badRequest, internalError } from "./status.js";
 import { WatchedCollection } from "./watched-collection.js";
 
 /** One rule of a webhook (admissionregistration.k8s.io/v1 RuleWithOperations). */

@@ -1,27 +1,22 @@
 /**
  * The Status bodies only the HTTP layer produces (authentication, authorization, transport
  * problems), and the mapping from any thrown value to the Status a client receives.
- * Object-level failures (NotFound, Conflict, Invalid ...) come from the store as ApiError.
+ * Object-level failures (NotFound, Conflict, Invalid ...) come from the store as ApiError; every
+ * body, these included, is shaped by ../errors.ts.
  */
 import { ApiError, type StatusBody } from "../../api/types.js";
-import { qualifiedResource } from "../errors.js";
-
-function body(code: number, reason: string, message: string, details?: StatusBody["details"]): StatusBody {
-  return {
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message,
-    reason,
-    ...(details !== undefined ? { details } : {}),
-    code,
-  };
-}
+import {
+  badRequest,
+  failureStatus,
+  internalError,
+  objectDetails,
+  qualifiedResource,
+  resourceNotServed,
+} from "../errors.js";
 
 /** 401, exactly as kube-apiserver answers a request without valid credentials. */
 export function unauthorizedStatus(): StatusBody {
-  return body(401, "Unauthorized", "Unauthorized");
+  return failureStatus(401, "Unauthorized", "Unauthorized");
 }
 
 /** What the 403 message needs from the request. */
@@ -52,24 +47,20 @@ export function forbiddenStatus(a: ForbiddenFor, reason: string): StatusBody {
       : `User "${a.username}" cannot ${a.verb} resource "${res}" in API group "${a.apiGroup}" at the cluster scope`;
   }
   if (reason) msg = `${msg}: ${reason}`;
-  if (!a.resourceRequest || a.resource === "") return body(403, "Forbidden", `forbidden: ${msg}`, {});
+  if (!a.resourceRequest || a.resource === "") return failureStatus(403, "Forbidden", `forbidden: ${msg}`, {});
   const qr = qualifiedResource(a.apiGroup, a.resource);
-  const details: NonNullable<StatusBody["details"]> = {};
-  if (a.name) details.name = a.name;
-  if (a.apiGroup) details.group = a.apiGroup;
-  details.kind = a.resource;
   const head = a.name ? `${qr} "${a.name}" is forbidden` : `${qr} is forbidden`;
-  return body(403, "Forbidden", `${head}: ${msg}`, details);
+  return failureStatus(403, "Forbidden", `${head}: ${msg}`, objectDetails(a.apiGroup, a.resource, a.name || undefined));
 }
 
 /** 404 for a path or resource this server does not serve. */
 export function notServedStatus(): StatusBody {
-  return body(404, "NotFound", "the server could not find the requested resource", {});
+  return resourceNotServed().status;
 }
 
 /** 405 for a method the resource (or path) does not support. */
 export function methodNotAllowedStatus(method: string, what: string): StatusBody {
-  return body(
+  return failureStatus(
     405,
     "MethodNotAllowed",
     `the server does not allow this method on the requested resource (${method} ${what})`,
@@ -79,17 +70,17 @@ export function methodNotAllowedStatus(method: string, what: string): StatusBody
 
 /** 400 BadRequest naming the problem. */
 export function badRequestStatus(message: string): StatusBody {
-  return body(400, "BadRequest", message);
+  return badRequest(message).status;
 }
 
 /** 413 for a body over the limit. */
 export function tooLargeStatus(limit: number): StatusBody {
-  return body(413, "RequestEntityTooLarge", `Request entity too large: limit is ${limit}`);
+  return failureStatus(413, "RequestEntityTooLarge", `Request entity too large: limit is ${limit}`);
 }
 
 /** 415 naming the content type and the ones accepted. */
 export function unsupportedMediaTypeStatus(contentType: string, accepted: readonly string[], hint = ""): StatusBody {
-  return body(
+  return failureStatus(
     415,
     "UnsupportedMediaType",
     `the body of the request was in an unknown format (${contentType || "no Content-Type"}) - accepted media types include: ${accepted.join(", ")}${hint ? `; ${hint}` : ""}`,
@@ -98,12 +89,12 @@ export function unsupportedMediaTypeStatus(contentType: string, accepted: readon
 
 /** 503 for a part of the server that is not running (e.g. pod streams without a node). */
 export function unavailableStatus(message: string): StatusBody {
-  return body(503, "ServiceUnavailable", message);
+  return failureStatus(503, "ServiceUnavailable", message);
 }
 
 /** 500 that never carries a stack trace; the full error goes to the server log only. */
 export function internalStatus(message: string): StatusBody {
-  return body(500, "InternalError", `Internal error occurred: ${message}`, { causes: [{ message }] });
+  return internalError(message).status;
 }
 
 /** The Status a client receives for `err`: an ApiError's own body, else a 500 without internals. */
