@@ -41,7 +41,7 @@ import { type Json, jsonPatch, mergePatch, strategicMergePatch } from "./patch.j
 import { type CrdSpec, type ResourceInfo, type ResourceRegistry, apiVersionOf } from "./registry.js";
 import { appliedBy, fieldSetOf, type ManagedFieldsEntry, removeDropped, withApplied } from "./apply.js";
 import { crUnknownFields } from "./crschema.js";
-import { checkFields, pruneFields } from "./schema.js";
+import { checkFields, checkStringMaps, pruneFields } from "./schema.js";
 import { type LabelSelector, parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { type Entry, PreconditionFailed, type Store } from "./store.js";
 import { validateObject } from "./validation.js";
@@ -429,6 +429,7 @@ export class Engine {
     obj.apiVersion = av;
     obj.kind = info.kind;
     if (!isRecord(obj.metadata)) obj.metadata = {};
+    this.#checkTypes(info, obj);
     const mode = opts.fieldValidation ?? "Ignore";
     const unknown =
       info.crd !== undefined
@@ -447,6 +448,14 @@ export class Engine {
       if (info.crd !== undefined) crUnknownFields(info.schema, obj, { prune: true, defaults: false });
     }
     return obj;
+  }
+
+  /** A value of the wrong type in a string map is a decoding error in Kubernetes: 400, never stored. */
+  #checkTypes(info: ResourceInfo, obj: KubeObject): void {
+    const wrong = checkStringMaps(info, obj);
+    if (wrong !== undefined) {
+      throw badRequest(`${info.kind} in version "${info.version}" cannot be handled as a ${info.kind}: ${wrong}`);
+    }
   }
 
   #checkNamespaceOpen(info: ResourceInfo, namespace: string, name: string): void {
@@ -765,6 +774,7 @@ export class Engine {
         throw conflict(info.group, info.resource, name);
       }
       if (sub === "scale") return this.#deriveNew(info, sub, old, patched);
+      this.#checkTypes(info, patched);
       if (sub !== "status") {
         const unknown =
           info.crd !== undefined

@@ -222,3 +222,85 @@ export function openApiSchemas(
   }
   return out;
 }
+
+/** Maps of resource quantities: Kubernetes decodes a number there (`cpu: 1`), so they are not string-only. */
+const quantityMaps = new Set([
+  "V1ContainerStatus.allocatedResources",
+  "V1NodeAllocatableResourceClaimStatus.resources",
+  "V1NodeStatus.allocatable",
+  "V1NodeStatus.capacity",
+  "V1PodSpec.overhead",
+  "V1PodStatus.allocatedResources",
+  "V1ResourceRequirements.limits",
+  "V1ResourceRequirements.requests",
+  "V1VolumeResourceRequirements.limits",
+  "V1VolumeResourceRequirements.requests",
+]);
+
+/** Maps whose values are bytes (Go's map[string][]byte), sent as base64 strings. */
+const byteMaps = new Set(["V1ConfigMap.binaryData", "V1Secret.data"]);
+
+/** JSON's name for the kind of a value, as Go's decoder words it ("number", "bool", ...). */
+function jsonKind(v: unknown): string {
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "boolean") return "bool";
+  return typeof v === "object" ? "object" : typeof v;
+}
+
+/** The offset of the first byte Go's standard base64 decoder refuses, or -1 when `s` decodes. */
+function base64Error(s: string): number {
+  const bad = s.search(/[^A-Za-z0-9+/=\r\n]/);
+  if (bad >= 0) return bad;
+  const clean = s.replace(/[\r\n]/g, "");
+  const pad = clean.indexOf("=");
+  if (pad >= 0 && !/^={1,2}$/.test(clean.slice(pad))) return pad;
+  if (clean.length % 4 !== 0) return clean.length - (clean.length % 4);
+  return -1;
+}
+
+/**
+ * The first value of a string map (ConfigMap data, Secret data/stringData, labels, annotations,
+ * selectors ...) that Kubernetes' decoder cannot take, worded as kube-apiserver's 400 words it
+ * after "cannot be handled as a <Kind>: "; undefined when every map holds strings (null counts
+ * as ""). Byte maps (Secret data, ConfigMap binaryData) must also hold valid base64.
+ */
+export function checkStringMaps(
+  info: Pick<ResourceInfo, "group" | "kind" | "crd">,
+  obj: KubeObject,
+): string | undefined {
+  const model = modelOf(info);
+  return model ? mapTypeError(model, obj, "") : undefined;
+}
+
+function mapTypeError(model: string, value: unknown, path: string): string | undefined {
+  const fields = kubeTypes[model];
+  if (!fields || !isRecord(value)) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const ft = fields[k];
+    if (ft === undefined || v === null || v === undefined) continue;
+    const p = path ? `${path}.${k}` : k;
+    const et = elementType(ft);
+    if (et.kind === "map" && et.inner === "string" && !quantityMaps.has(`${model}.${k}`)) {
+      const bytes = byteMaps.has(`${model}.${k}`);
+      const goType = bytes ? "[]uint8" : "string";
+      const where = `Go struct field ${model.replace(/^(CoreV1|V1)/, "")}.${p}`;
+      if (!isRecord(v)) return `json: cannot unmarshal ${jsonKind(v)} into ${where} of type map[string]${goType}`;
+      for (const x of Object.values(v)) {
+        if (x === null) continue;
+        if (typeof x !== "string") return `json: cannot unmarshal ${jsonKind(x)} into ${where} of type ${goType}`;
+        const at = bytes ? base64Error(x) : -1;
+        if (at >= 0) return `illegal base64 data at input byte ${at}`;
+      }
+      continue;
+    }
+    const inner = et.kind === "plain" ? ft : et.inner;
+    if (!kubeTypes[inner]) continue;
+    const children =
+      et.kind === "array" && Array.isArray(v) ? v : et.kind === "map" && isRecord(v) ? Object.values(v) : [v];
+    for (const c of children) {
+      const err = mapTypeError(inner, c, p);
+      if (err) return err;
+    }
+  }
+  return undefined;
+}
