@@ -4,7 +4,7 @@
  * pod network namespaces). Every operation is idempotent, so a crashed run can be swept by
  * running the same steps again.
  */
-import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { linkAddresses, listLinks, listNetns, netnsPids, run, tryRun } from "./exec.js";
 import {
@@ -140,6 +140,7 @@ export async function ensureNetwork(net: ClusterNetwork): Promise<void> {
       throw new AllocationError(`network "${net.networkName}" is not allocated; call allocateCluster first`);
     }
     if (!(await linkExists(net.bridge))) await run("ip", ["link", "add", net.bridge, "type", "bridge"]);
+    await pinBridgeAddress(net.bridge);
     await run("ip", ["addr", "replace", `${net.gateway}/${net.prefixLength}`, "dev", net.bridge]);
     await run("ip", ["link", "set", net.bridge, "up"]);
     if (!(await linkExists(net.dummy))) {
@@ -150,6 +151,19 @@ export async function ensureNetwork(net: ClusterNetwork): Promise<void> {
     await run("ip", ["link", "set", net.dummy, "up"]);
     await run("ip", ["route", "replace", "unreachable", projectRange]);
   });
+}
+
+/**
+ * Fixes the bridge's MAC address at its current value. A bridge whose address was never set
+ * takes the lowest MAC of its ports and changes it when that port goes: every pod then still
+ * sends to the gateway (DNS, ClusterIPs, API servers) at the old MAC, and those frames are lost
+ * until the pod's ARP entry expires (seconds), e.g. whenever one pod of the network is deleted.
+ */
+async function pinBridgeAddress(bridge: string): Promise<void> {
+  const sys = join("/sys/class/net", bridge);
+  // addr_assign_type 3 (NET_ADDR_SET): set by hand, the bridge keeps it whatever its ports do.
+  if (readFileSync(join(sys, "addr_assign_type"), "utf8").trim() === "3") return;
+  await run("ip", ["link", "set", bridge, "address", readFileSync(join(sys, "address"), "utf8").trim()]);
 }
 
 /** Adds a ClusterIP as a /32 on the network's dummy interface (idempotent). */

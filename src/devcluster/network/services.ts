@@ -329,7 +329,11 @@ export class DnsServer {
     this.#udp = udp;
     udp.on("message", (msg, rinfo) => {
       const out = answerQuery(this.#table, msg);
-      if (out) udp.send(out, rinfo.port, rinfo.address);
+      // A reply that cannot be sent is a lookup that times out in the pod: say which one.
+      if (out)
+        udp.send(out, rinfo.port, rinfo.address, (err) => {
+          if (err) this.#log.warn("cannot send a DNS reply", { to: `${rinfo.address}:${rinfo.port}`, error: err });
+        });
     });
     udp.on("error", (err) => this.#log.warn("udp error", { error: err }));
     await new Promise<void>((resolve, reject) => {
