@@ -6,3 +6,4 @@ export * from "./objects.js";
 export * from "./kubeconfig.js";
 export * from "./client.js";
 export * from "./informer.js";
+export * from "./sync-gate.js";

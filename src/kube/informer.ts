@@ -6,6 +6,7 @@
 import { Backoff, type Logger, errorMessage, sleep as realSleep } from "../base/index.js";
 import { type ListWatcher, KubeApiError } from "./client.js";
 import { type KubeObject, type ResourceType, labelsMatch, objectKey } from "./objects.js";
+import { SyncGate } from "./sync-gate.js";
 
 export type InformerEvent<T> =
   | { readonly type: "added"; readonly object: T }
@@ -35,9 +36,8 @@ export class Informer<T extends KubeObject> implements Reader<T> {
   readonly #opts: InformerOptions;
   readonly #cache = new Map<string, T>();
   readonly #handlers = new Set<(e: InformerEvent<T>) => void>();
-  readonly #syncWaiters = new Set<() => void>();
+  readonly #synced = new SyncGate();
   readonly #backoff: Backoff;
-  #synced = false;
   #lastError: string | undefined;
   #connected = false;
 
@@ -63,27 +63,18 @@ export class Informer<T extends KubeObject> implements Reader<T> {
   /** Adds a handler; returns its remover. A handler added after sync first gets every cached object as "added". */
   subscribe(handler: (e: InformerEvent<T>) => void): () => void {
     this.#handlers.add(handler);
-    if (this.#synced) for (const object of this.#cache.values()) handler({ type: "added", object });
+    if (this.#synced.isOpen()) for (const object of this.#cache.values()) handler({ type: "added", object });
     return () => this.#handlers.delete(handler);
   }
 
   /** True once the first list has been delivered to the handlers. */
   hasSynced(): boolean {
-    return this.#synced;
+    return this.#synced.isOpen();
   }
 
   /** Resolves once synced, or when `signal` aborts (then hasSynced() tells which). */
   waitForSync(signal: AbortSignal): Promise<void> {
-    if (this.#synced || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#syncWaiters.delete(done);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      this.#syncWaiters.add(done);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return this.#synced.wait(signal);
   }
 
   /** The last list/watch failure while it persists (undefined once a list or watch succeeds again). */
@@ -134,10 +125,7 @@ export class Informer<T extends KubeObject> implements Reader<T> {
       this.#apply("ADDED", obj as T);
     }
     for (const [key, obj] of [...this.#cache]) if (!seen.has(key)) this.#apply("DELETED", obj);
-    if (!this.#synced) {
-      this.#synced = true;
-      for (const w of [...this.#syncWaiters]) w();
-    }
+    this.#synced.open();
     return res.resourceVersion;
   }
 

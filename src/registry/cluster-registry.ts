@@ -14,6 +14,7 @@ import {
   type Pod,
   ResourceTypes,
   type Service,
+  SyncGate,
 } from "../kube/index.js";
 import type { ClusterId, NetworkId } from "../model/index.js";
 import type { ShardWriter } from "./aggregate.js";
@@ -47,10 +48,9 @@ export class ClusterRegistry {
   readonly #uses = new Map<string, Set<string>>();
   /** service key -> what its last conversion used (to forget it on the next one) */
   readonly #usedBy = new Map<string, Set<string>>();
-  readonly #syncWaiters = new Set<() => void>();
+  readonly #synced = new SyncGate();
   #flushScheduled = false;
   #informersSynced = false;
-  #synced = false;
 
   constructor(opts: ClusterRegistryOptions) {
     this.#opts = opts;
@@ -91,21 +91,12 @@ export class ClusterRegistry {
 
   /** True once every object present at start has been converted and written to the shard. */
   hasSynced(): boolean {
-    return this.#synced;
+    return this.#synced.isOpen();
   }
 
   /** Resolves once synced or when `signal` aborts. */
   waitForSync(signal: AbortSignal): Promise<void> {
-    if (this.#synced || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#syncWaiters.delete(done);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      this.#syncWaiters.add(done);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return this.#synced.wait(signal);
   }
 
   /** The current list/watch failure of any informer (e.g. the API server is unreachable), else undefined. */
@@ -140,12 +131,11 @@ export class ClusterRegistry {
       this.#informersSynced = true;
       for (const s of this.#services.list()) this.#mark(keyOf(s));
       this.#flush();
-      this.#synced = true;
+      this.#synced.open();
       this.#opts.log.info("cluster registry synced", {
         cluster: this.clusterId,
         services: this.#services.list().length,
       });
-      for (const w of [...this.#syncWaiters]) w();
     })();
     await Promise.all(runs);
   }
