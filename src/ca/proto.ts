@@ -1,52 +1,40 @@
 /**
- * Wire encoding of Istio's IstioCertificateRequest/Response (proto/istio/v1/auth/ca.proto),
- * written by hand: two messages do not justify a generated module. `metadata` is skipped.
+ * The CA server's codec for Istio's certificate-service messages, on the generated types of
+ * src/gen/istio/v1/auth/ca_pb.ts (the sidecar's CA client uses the same ones). Malformed bytes
+ * throw an Error, which grpc-js turns into a failed call.
  */
-import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type IstioCertificateRequest,
+  IstioCertificateRequestSchema,
+  type IstioCertificateResponse,
+  IstioCertificateResponseSchema,
+} from "../gen/istio/v1/auth/ca_pb.js";
 
-export interface IstioCertificateRequest {
-  readonly csr: string;
-  /** Seconds; 0 for the CA's default. */
-  readonly validityDuration: number;
-}
+export type { IstioCertificateRequest, IstioCertificateResponse };
 
-export interface IstioCertificateResponse {
-  readonly certChain: readonly string[];
-}
-
+/** Decodes a CreateCertificate request. */
 export function decodeCertificateRequest(bytes: Uint8Array): IstioCertificateRequest {
-  const reader = new BinaryReader(bytes);
-  let csr = "";
-  let validityDuration = 0;
-  while (reader.pos < reader.len) {
-    const [field, wire] = reader.tag();
-    if (field === 1 && wire === WireType.LengthDelimited) csr = reader.string();
-    else if (field === 3 && wire === WireType.Varint) validityDuration = Number(reader.int64());
-    else reader.skip(wire, field);
-  }
-  return { csr, validityDuration };
+  return fromBinary(IstioCertificateRequestSchema, bytes);
 }
 
-export function encodeCertificateRequest(req: IstioCertificateRequest): Uint8Array {
-  const w = new BinaryWriter();
-  if (req.csr !== "") w.tag(1, WireType.LengthDelimited).string(req.csr);
-  if (req.validityDuration !== 0) w.tag(3, WireType.Varint).int64(req.validityDuration);
-  return w.finish();
+/** Encodes a CreateCertificate request; `validityDuration` in seconds, 0 for the CA's default. */
+export function encodeCertificateRequest(req: { csr: string; validityDuration: number | bigint }): Uint8Array {
+  return toBinary(
+    IstioCertificateRequestSchema,
+    create(IstioCertificateRequestSchema, { csr: req.csr, validityDuration: BigInt(req.validityDuration) }),
+  );
 }
 
-export function encodeCertificateResponse(res: IstioCertificateResponse): Uint8Array {
-  const w = new BinaryWriter();
-  for (const pem of res.certChain) w.tag(1, WireType.LengthDelimited).string(pem);
-  return w.finish();
+/** Encodes a CreateCertificate response: the chain, leaf first. */
+export function encodeCertificateResponse(res: { certChain: readonly string[] }): Uint8Array {
+  return toBinary(
+    IstioCertificateResponseSchema,
+    create(IstioCertificateResponseSchema, { certChain: [...res.certChain] }),
+  );
 }
 
+/** Decodes a CreateCertificate response. */
 export function decodeCertificateResponse(bytes: Uint8Array): IstioCertificateResponse {
-  const reader = new BinaryReader(bytes);
-  const certChain: string[] = [];
-  while (reader.pos < reader.len) {
-    const [field, wire] = reader.tag();
-    if (field === 1 && wire === WireType.LengthDelimited) certChain.push(reader.string());
-    else reader.skip(wire, field);
-  }
-  return { certChain };
+  return fromBinary(IstioCertificateResponseSchema, bytes);
 }

@@ -19,21 +19,25 @@ import {
   decodeCertificateResponse,
   encodeCertificateRequest,
   encodeCertificateResponse,
-  type IstioCertificateRequest,
-  type IstioCertificateResponse,
 } from "./proto.js";
 
 export const CREATE_CERTIFICATE_PATH = "/istio.v1.auth.IstioCertificateService/CreateCertificate";
 
-/** The grpc-js service definition (hand-written codecs, see proto.ts). */
+/** What CreateCertificate reads from a request: the CSR, and the validity asked for in seconds (0: the CA's default). */
+export interface CertificateRequest {
+  readonly csr: string;
+  readonly validityDuration: number | bigint;
+}
+
+/** The grpc-js service definition (generated message types, see proto.ts). */
 export const istioCertificateServiceDefinition: ServiceDefinition = {
   CreateCertificate: {
     path: CREATE_CERTIFICATE_PATH,
     requestStream: false,
     responseStream: false,
-    requestSerialize: (req: IstioCertificateRequest) => Buffer.from(encodeCertificateRequest(req)),
+    requestSerialize: (req: CertificateRequest) => Buffer.from(encodeCertificateRequest(req)),
     requestDeserialize: (buf: Buffer) => decodeCertificateRequest(buf),
-    responseSerialize: (res: IstioCertificateResponse) => Buffer.from(encodeCertificateResponse(res)),
+    responseSerialize: (res: { certChain: readonly string[] }) => Buffer.from(encodeCertificateResponse(res)),
     responseDeserialize: (buf: Buffer) => decodeCertificateResponse(buf),
   },
 };
@@ -52,7 +56,7 @@ export type CreateCertificateResult =
 
 /** Handles one CreateCertificate call given its request and metadata. Never throws for bad input. */
 export async function createCertificate(
-  request: IstioCertificateRequest,
+  request: CertificateRequest,
   metadata: { authorization?: string; clusterId?: string },
   opts: CertificateServiceOptions,
 ): Promise<CreateCertificateResult> {
@@ -67,7 +71,7 @@ export async function createCertificate(
   const signed = await opts.ca.signWorkloadCsr({
     csrPem: request.csr,
     spiffeId: caller.value.spiffeId,
-    ttlMs: request.validityDuration * 1000,
+    ttlMs: Number(request.validityDuration) * 1000,
     now,
   });
   if (!signed.ok) return { ok: false, code: status.INVALID_ARGUMENT, reason: signed.reasons.join("; ") };
@@ -84,8 +88,8 @@ export function createCertificateServiceHandlers(opts: CertificateServiceOptions
   const log = opts.log ?? silentLogger;
   return {
     CreateCertificate: (
-      call: { request: IstioCertificateRequest; metadata: Metadata; getPeer(): string },
-      callback: (err: Partial<ServiceError> | null, res?: IstioCertificateResponse) => void,
+      call: { request: CertificateRequest; metadata: Metadata; getPeer(): string },
+      callback: (err: Partial<ServiceError> | null, res?: { certChain: string[] }) => void,
     ) => {
       const md = {
         authorization: metadataValue(call.metadata, "authorization"),
