@@ -143,8 +143,8 @@ async function create(name: string, opts: { network: string; kubeconfig?: string
         : `cluster "${name}" already exists but is stopped; start it with: isthmus cluster start ${name}`,
     );
   }
-  const { checkPrivileges } = await import("../devcluster/cluster/index.js");
-  const missing = checkPrivileges();
+  const { checkNodePrivileges } = await import("../devcluster/node/index.js");
+  const missing = checkNodePrivileges();
   if (missing) throw new UserError(missing);
   writeSpec(dir, { name, network: opts.network, apiPort: port, createdAt: new Date().toISOString() });
   process.stderr.write(`Creating cluster "${name}" on network "${opts.network}" ...\n`);
@@ -219,8 +219,8 @@ async function start(name: string, opts: { kubeconfig?: string }): Promise<void>
     process.stdout.write(`Cluster "${name}" is already running.\n`);
     return;
   }
-  const { checkPrivileges } = await import("../devcluster/cluster/index.js");
-  const missing = checkPrivileges();
+  const { checkNodePrivileges } = await import("../devcluster/node/index.js");
+  const missing = checkNodePrivileges();
   if (missing) throw new UserError(missing);
   await startDaemon(home, name);
   mergeIntoKubeconfig(kubeconfigPath(opts.kubeconfig, process.env), accessOf(dir, name));

@@ -1,8 +1,8 @@
 /**
  * cluster: the lifecycle of local clusters as the CLI sees them: state folders, status files,
- * kubeconfig entries, privilege checks and the sweep of what a cluster left behind.
+ * kubeconfig entries and the sweep of what a cluster left behind.
  * The daemon that runs a cluster is composed in src/cmd/devcluster.ts.
  */
 export * from "./kubeconfig.js";
 export * from "./state.js";
-export { checkPrivileges, sweepCluster } from "./lifecycle.js";
+export { sweepCluster } from "./lifecycle.js";

@@ -1,9 +1,5 @@
-/** Privilege checks and clean-up shared by `cluster create/start/delete`. */
+/** Clean-up shared by `cluster create/start/delete`. */
 import { teardownCluster } from "../network/index.js";
-import { checkNodePrivileges } from "../node/index.js";
-
-/** undefined when this process may create network namespaces; else what the user must do. */
-export const checkPrivileges = checkNodePrivileges;
 
 /**
  * Removes every network namespace, link, route and allocation cluster `name` of `home` made,
