@@ -29,10 +29,12 @@ import {
   conflict,
   expired,
   forbidden,
+  internalError,
   invalid,
   methodNotAllowed,
   notFound,
   resourceNotServed,
+  tooLargeResourceVersion,
   unsupportedMediaType,
 } from "./errors.js";
 import { ClusterIpAllocator, NodePortAllocator } from "./ipalloc.js";
@@ -537,7 +539,7 @@ export class Engine {
       return [spec.clusterIP];
     }
     const got = this.ips.allocate();
-    if (!got.ok) throw new ApiError(internalStatus(`failed to allocate a serviceIP: ${got.reason}`));
+    if (!got.ok) throw internalError(`failed to allocate a serviceIP: ${got.reason}`);
     spec.clusterIP = got.ip;
     spec.clusterIPs = [got.ip];
     obj.spec = spec;
@@ -1089,36 +1091,6 @@ function serviceIps(svc: KubeObject): string[] {
 function serviceNodePorts(svc: KubeObject): number[] {
   const ports = (svc.spec as { ports?: { nodePort?: number }[] } | undefined)?.ports ?? [];
   return ports.map((p) => p.nodePort).filter((n): n is number => typeof n === "number" && n > 0);
-}
-
-/** 504 for a list at a resourceVersion this store has not reached, as kube-apiserver answers it. */
-function tooLargeResourceVersion(requested: string, current: number): ApiError {
-  return new ApiError({
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message: `Timeout: Too large resource version: ${requested}, current: ${current}`,
-    reason: "Timeout",
-    details: {
-      causes: [{ reason: "ResourceVersionTooLarge", message: `Too large resource version` }],
-      retryAfterSeconds: 1,
-    },
-    code: 504,
-  });
-}
-
-function internalStatus(message: string): ApiError["status"] {
-  return {
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message: `Internal error occurred: ${message}`,
-    reason: "InternalError",
-    details: { causes: [{ message }] },
-    code: 500,
-  };
 }
 
 /** Formats a structured selector as the string form Scale.status.selector uses. */

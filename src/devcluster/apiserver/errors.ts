@@ -108,6 +108,14 @@ export function unsupportedMediaType(message: string): ApiError {
   return status(415, "UnsupportedMediaType", message);
 }
 
+/** 504 for a list at a resourceVersion the store has not reached, as kube-apiserver answers it. */
+export function tooLargeResourceVersion(requested: string, current: number): ApiError {
+  return status(504, "Timeout", `Timeout: Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+    retryAfterSeconds: 1,
+  });
+}
+
 /** 500 InternalError. */
 export function internalError(message: string): ApiError {
   return status(500, "InternalError", `Internal error occurred: ${message}`, {

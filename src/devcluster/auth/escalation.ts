@@ -7,6 +7,7 @@
  */
 import type { Admission, AdmissionAttributes } from "../api/plugins.js";
 import { ApiError, type ApiClient, type KubeObject, Resources, type UserInfo } from "../api/types.js";
+import { failureStatus, objectDetails } from "../apiserver/errors.js";
 import { rec, str } from "./fields.js";
 import { type PolicyRule, type RbacAuthorizer, rulesOf, superuserGroup } from "./rbac.js";
 
@@ -165,16 +166,10 @@ export class RbacEscalationAdmission implements Admission {
 }
 
 function forbidden(attrs: AdmissionAttributes, why: string): ApiError {
-  return new ApiError({
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message: `${attrs.ref.resource}.${rbacGroup} ${JSON.stringify(attrs.name)} is forbidden: ${why}`,
-    reason: "Forbidden",
-    details: { name: attrs.name, group: rbacGroup, kind: attrs.ref.resource },
-    code: 403,
-  });
+  const message = `${attrs.ref.resource}.${rbacGroup} ${JSON.stringify(attrs.name)} is forbidden: ${why}`;
+  return new ApiError(
+    failureStatus(403, "Forbidden", message, objectDetails(rbacGroup, attrs.ref.resource, attrs.name)),
+  );
 }
 
 /** Runs admissions in order: every mutate in turn (each seeing the last result), then every validate. */

@@ -4,8 +4,8 @@
  * SelfSubjectRulesReview and the serviceaccounts/token subresource (TokenRequest).
  */
 import { type Authorizer, type RequestAttributes, type VirtualResource, virtualResourceKey } from "../api/plugins.js";
-import { type ApiClient, ApiError, type KubeObject, Resources, type UserInfo } from "../api/types.js";
-import { badRequest, invalid } from "../apiserver/errors.js";
+import { type ApiClient, type KubeObject, Resources, type UserInfo } from "../api/types.js";
+import { badRequest, conflict, invalid } from "../apiserver/errors.js";
 import type { TokenAuthenticator } from "./authenticator.js";
 import { rec, str, strings } from "./fields.js";
 import { RbacAuthorizer } from "./rbac.js";
@@ -259,16 +259,12 @@ export function createVirtualResources(opts: VirtualResourcesOptions): Map<strin
         const obj = await client.get(kind === "Pod" ? Resources.pods : Resources.secrets, ctx.namespace, name);
         const uid = obj.metadata.uid ?? "";
         if (str(refIn.uid) && str(refIn.uid) !== uid) {
-          throw new ApiError({
-            kind: "Status",
-            apiVersion: "v1",
-            metadata: {},
-            status: "Failure",
-            message: `Operation cannot be fulfilled on ${kind} ${JSON.stringify(name)}: the UID in the bound object reference (${str(refIn.uid)}) does not match the UID in record. The object might have been deleted and then recreated`,
-            reason: "Conflict",
-            details: { name, kind },
-            code: 409,
-          });
+          throw conflict(
+            "",
+            kind,
+            name,
+            `the UID in the bound object reference (${str(refIn.uid)}) does not match the UID in record. The object might have been deleted and then recreated`,
+          );
         }
         if (kind === "Pod") {
           const podSa = str(rec(obj.spec).serviceAccountName) || "default";

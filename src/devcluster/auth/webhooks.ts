@@ -13,7 +13,7 @@ import { errorMessage, type Logger, silentLogger } from "../../base/index.js";
 import { asLabelSelector, type LabelSelector, matchLabelSelector } from "../api/label-selector.js";
 import type { Admission, AdmissionAttributes } from "../api/plugins.js";
 import { type ApiClient, ApiError, isApiError, type KubeObject, Resources } from "../api/types.js";
-import { badRequest, internalError } from "../apiserver/errors.js";
+import { badRequest, failureStatus, internalError } from "../apiserver/errors.js";
 import { rec, str, strings } from "./fields.js";
 import { applyJsonPatch } from "./json-patch.js";
 import { WatchedCollection } from "./watched-collection.js";
@@ -455,16 +455,8 @@ function denial(webhookName: string, status: Record<string, unknown>): ApiError 
   const reason = str(status.reason);
   const code = typeof status.code === "number" && status.code >= 400 ? status.code : 400;
   const details = status.details === undefined ? undefined : (rec(status.details) as ApiError["status"]["details"]);
-  return new ApiError({
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message: message ? `${prefix}: ${message}` : reason ? `${prefix}: ${reason}` : `${prefix} without explanation`,
-    reason,
-    ...(details ? { details } : {}),
-    code,
-  });
+  const text = message ? `${prefix}: ${message}` : reason ? `${prefix}: ${reason}` : `${prefix} without explanation`;
+  return new ApiError(failureStatus(code, reason, text, details));
 }
 
 const optionsKind: Record<AdmissionAttributes["operation"], string> = {
