@@ -12,7 +12,8 @@ type Json = Record<string, unknown>;
 
 interface ClusterStatus {
   name: string;
-  hosts: { address: string; health: string; clusterId: string; weight: number }[];
+  /** outlierCheck is FAILED while the sidecar's outlier detection ejects the host (absent from older sidecars). */
+  hosts: { address: string; health: string; clusterId: string; weight: number; outlierCheck?: string }[];
 }
 
 interface ConfigDump {
@@ -36,7 +37,9 @@ function clusterParts(name: string): { direction: string; port: string; subset: 
 
 export function endpointRows(statuses: ClusterStatus[], wide: boolean): string[][] {
   return statuses
-    .flatMap((c) => c.hosts.map((h) => [h.address, h.health, "OK", c.name, ...(wide ? [h.clusterId || "-"] : [])]))
+    .flatMap((c) =>
+      c.hosts.map((h) => [h.address, h.health, h.outlierCheck ?? "OK", c.name, ...(wide ? [h.clusterId || "-"] : [])]),
+    )
     .sort((a, b) => (a[3] ?? "").localeCompare(b[3] ?? "") || (a[0] ?? "").localeCompare(b[0] ?? ""));
 }
 

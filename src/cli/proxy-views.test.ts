@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { clusterRows, endpointRows, listenerRows } from "./proxy-config.js";
-import { proxyName, statusRows } from "./proxy-status.js";
+import { proxyImageVersions, proxyName, statusRows } from "./proxy-status.js";
 import { podRef } from "./proxy-views.js";
 
 describe("proxy views", () => {
@@ -15,14 +15,14 @@ describe("proxy views", () => {
       {
         name: "outbound|5000||helloworld.sample.svc.cluster.local",
         hosts: [
-          { address: "10.200.2.5:5000", health: "HEALTHY", clusterId: "cluster2", weight: 1 },
+          { address: "10.200.2.5:5000", health: "HEALTHY", clusterId: "cluster2", weight: 1, outlierCheck: "FAILED" },
           { address: "10.200.1.5:5000", health: "HEALTHY", clusterId: "cluster1", weight: 1 },
         ],
       },
     ];
     assert.deepEqual(endpointRows(statuses, true), [
       ["10.200.1.5:5000", "HEALTHY", "OK", "outbound|5000||helloworld.sample.svc.cluster.local", "cluster1"],
-      ["10.200.2.5:5000", "HEALTHY", "OK", "outbound|5000||helloworld.sample.svc.cluster.local", "cluster2"],
+      ["10.200.2.5:5000", "HEALTHY", "FAILED", "outbound|5000||helloworld.sample.svc.cluster.local", "cluster2"],
     ]);
     assert.equal(endpointRows(statuses, false)[0]?.length, 4);
   });
@@ -72,9 +72,29 @@ describe("proxy views", () => {
             { type: "EDS", status: "STALE" },
           ],
         },
+        {
+          proxyId: "sidecar~10.0.0.6~helloworld-v1-abc.sample~sample.svc.cluster.local",
+          clusterId: "cluster1",
+          types: [],
+          metadata: { ISTIO_VERSION: "1.24.1" },
+        },
       ],
       "istiod-1",
+      proxyImageVersions([
+        {
+          metadata: { name: "sleep-abc", namespace: "sample" },
+          spec: {
+            containers: [
+              { name: "sleep", image: "curlimages/curl" },
+              { name: "istio-proxy", image: "docker.io/istio/proxyv2:1.24.0" },
+            ],
+          },
+        },
+      ]),
     );
-    assert.deepEqual(rows, [["sleep-abc.sample", "cluster1", "SYNCED", "SYNCED", "STALE", "NOT SENT", "istiod-1"]]);
+    assert.deepEqual(rows, [
+      ["helloworld-v1-abc.sample", "cluster1", "NOT SENT", "NOT SENT", "NOT SENT", "NOT SENT", "istiod-1", "1.24.1"],
+      ["sleep-abc.sample", "cluster1", "SYNCED", "SYNCED", "STALE", "NOT SENT", "istiod-1", "1.24.0"],
+    ]);
   });
 });

@@ -4,117 +4,26 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { before, describe, it } from "node:test";
-import { createIntermediateCa, createRootCa, issueKeyedLeaf } from "../ca/pki.js";
-import type { Endpoint, InboundPort, ProxyConfig, UpstreamCluster } from "./config/types.js";
+import type { InboundPort, ProxyConfig } from "./config/types.js";
+import {
+  type After,
+  createRootCa,
+  endpoint as ep,
+  get,
+  helloId,
+  meshConfig,
+  sleepId,
+  startClientSide,
+  startServerSide,
+  workload,
+  workloadCert,
+} from "./fixtures.test.js";
 import { InboundServer } from "./inbound/listener.js";
-import { OutboundServer } from "./outbound/listener.js";
-import { ProxyRuntime, type WorkloadInfo } from "./runtime.js";
+import { ProxyRuntime } from "./runtime.js";
 import type { WorkloadCertificate } from "./tls/identity.js";
 
-const host = "helloworld.sample.svc.cluster.local";
-const clusterName = `outbound|5000||${host}`;
-const sleepId = "spiffe://cluster.local/ns/sample/sa/sleep";
-const helloId = "spiffe://cluster.local/ns/sample/sa/default";
-
-async function workloadCert(spiffeId: string, cluster: string, root = sharedRoot): Promise<WorkloadCertificate> {
-  const inter = await createIntermediateCa({ parent: await root, cluster });
-  const issuer = { certPem: inter["ca-cert.pem"], keyPem: inter["ca-key.pem"] };
-  const leaf = await issueKeyedLeaf({ issuer, subject: { kind: "workload", spiffeId }, ttlMs: 3_600_000 });
-  return {
-    certChainPem: leaf.certPem + inter["ca-cert.pem"],
-    keyPem: leaf.keyPem,
-    rootPem: inter["root-cert.pem"],
-    spiffeId,
-    notAfter: new Date(Date.now() + 3_600_000),
-  };
-}
-const sharedRoot = createRootCa();
-
-const workload = (name: string, clusterId: string, sa: string): WorkloadInfo => ({
-  podName: `${name}-abc`,
-  namespace: "sample",
-  workloadName: name,
-  clusterId,
-  serviceAccount: sa,
-  trustDomain: "cluster.local",
-});
-
-function clientConfig(endpoints: Endpoint[], allowed: string[] = [helloId]): ProxyConfig {
-  const cluster: UpstreamCluster = {
-    name: clusterName,
-    type: "EDS",
-    edsServiceName: clusterName,
-    lbPolicy: "LEAST_REQUEST",
-    connectTimeoutMs: 2000,
-    tls: { allowedSpiffeIds: allowed, sni: clusterName },
-    staticEndpoints: [],
-    blackHole: false,
-  };
-  return {
-    outbound: new Map([
-      [
-        "0.0.0.0:5000",
-        { name: "0.0.0.0_5000", address: "0.0.0.0", port: 5000, action: { kind: "http", routeConfigName: "5000" } },
-      ],
-    ]),
-    routes: new Map([
-      [
-        "5000",
-        {
-          name: "5000",
-          virtualHosts: [
-            {
-              name: `${host}:5000`,
-              domains: ["helloworld.sample:5000", "helloworld.sample", `${host}:5000`],
-              routes: [
-                {
-                  name: "default",
-                  prefix: "/",
-                  cluster: clusterName,
-                  timeoutMs: 0,
-                  retry: {
-                    numRetries: 2,
-                    retryOn: new Set(["connect-failure", "refused-stream", "retriable-status-codes"]),
-                    retriableStatusCodes: new Set([503]),
-                    avoidPreviousHosts: true,
-                  },
-                },
-              ],
-            },
-          ],
-        },
-      ],
-    ]),
-    clusters: new Map([[clusterName, cluster]]),
-    endpoints: new Map([[clusterName, endpoints]]),
-    inbound: new Map(),
-  };
-}
-
-const ep = (port: number, clusterId: string): Endpoint => ({
-  address: "127.0.0.1",
-  port,
-  healthy: true,
-  weight: 1,
-  tlsMode: "istio",
-  clusterId,
-  locality: "",
-  workload: "helloworld-v2;sample;helloworld;v2;cluster2",
-});
-
-function get(port: number, hostHeader: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: "127.0.0.1", port, path: "/hello", headers: { host: hostHeader }, agent: false }, (res) => {
-        let body = "";
-        res.on("data", (d: Buffer) => {
-          body += d.toString();
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on("error", reject);
-  });
-}
+const clientConfig = (endpoints: ReturnType<typeof ep>[], allowed: string[] = [helloId]): ProxyConfig =>
+  meshConfig({ endpoints, allowed });
 
 describe("sidecar data path", () => {
   let sleepCert: WorkloadCertificate;
@@ -125,11 +34,7 @@ describe("sidecar data path", () => {
   });
 
   /** An app on loopback and a server sidecar in front of it; returns the sidecar's inbound port. */
-  async function serverSide(
-    t: { after(fn: () => unknown): void },
-    mode: InboundPort["mtlsMode"] = "PERMISSIVE",
-    cert = helloCert,
-  ) {
+  async function serverSide(t: After, mode: InboundPort["mtlsMode"] = "PERMISSIVE", cert = helloCert) {
     const seen: http.IncomingHttpHeaders[] = [];
     const app = http.createServer((req, res) => {
       seen.push(req.headers);
@@ -138,35 +43,11 @@ describe("sidecar data path", () => {
     await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
     t.after(() => app.close());
     const appPort = (app.address() as AddressInfo).port;
-    const rt = new ProxyRuntime(workload("helloworld-v2", "cluster2", "default"));
-    rt.setConfig({
-      ...clientConfig([]),
-      inbound: new Map([
-        [appPort, { port: appPort, kind: "http", targetHost: "127.0.0.1", targetPort: appPort, mtlsMode: mode }],
-      ]),
-    });
-    const inbound = new InboundServer({ runtime: rt, host: "127.0.0.1", port: 0, fixedPort: appPort });
-    inbound.setCertificate(cert);
-    const port = await inbound.start();
-    t.after(() => inbound.destroy());
+    const { port, rt } = await startServerSide(t, { appPort, cert, mode });
     return { port, rt, seen };
   }
 
-  async function clientSide(t: { after(fn: () => unknown): void }, config: ProxyConfig, cert = sleepCert) {
-    const rt = new ProxyRuntime(workload("sleep", "cluster1", "sleep"));
-    rt.connector.setCertificate(cert);
-    rt.setConfig(config);
-    t.after(() => rt.connector.close());
-    const outbound = new OutboundServer({
-      runtime: rt,
-      host: "127.0.0.1",
-      port: 0,
-      fixedDestination: { address: "10.201.0.7", port: 5000 },
-    });
-    const port = await outbound.start();
-    t.after(() => outbound.destroy());
-    return { port, rt };
-  }
+  const clientSide = (t: After, config: ProxyConfig, cert = sleepCert) => startClientSide(t, { config, cert });
 
   it("carries a request over mutual TLS and the server side records the verified peer", async (t) => {
     const server = await serverSide(t);

@@ -4,101 +4,35 @@
 // port answers only on loopback, and random bytes never take the process down.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import net from "node:net";
 import { networkInterfaces } from "node:os";
 import { before, describe, it } from "node:test";
 import tls from "node:tls";
-import { createIntermediateCa, createRootCa, issueKeyedLeaf } from "../ca/pki.js";
 import { startAdminServers } from "./admin/admin.js";
-import type { Endpoint, InboundPort, ProxyConfig } from "./config/types.js";
+import type { InboundPort, ProxyConfig } from "./config/types.js";
 import type { DownstreamLimits } from "./downstream.js";
-import { InboundServer } from "./inbound/listener.js";
-import { OutboundServer } from "./outbound/listener.js";
-import { ProxyRuntime, type WorkloadInfo } from "./runtime.js";
+import {
+  type After,
+  createRootCa,
+  endpoint,
+  get as getWithHost,
+  meshConfig,
+  startApp,
+  startClientSide,
+  startServerSide,
+  workload,
+  workloadCert as meshCert,
+} from "./fixtures.test.js";
+import { ProxyRuntime } from "./runtime.js";
 import type { WorkloadCertificate } from "./tls/identity.js";
 
-type After = { after(fn: () => unknown): void };
-const cluster = "outbound|5000||app.sample.svc.cluster.local";
 const serverId = "spiffe://cluster.local/ns/sample/sa/server";
 const clientId = "spiffe://cluster.local/ns/sample/sa/client";
 
-async function workloadCert(spiffeId: string, root: ReturnType<typeof createRootCa>): Promise<WorkloadCertificate> {
-  const inter = await createIntermediateCa({ parent: await root, cluster: "c1" });
-  const leaf = await issueKeyedLeaf({
-    issuer: { certPem: inter["ca-cert.pem"], keyPem: inter["ca-key.pem"] },
-    subject: { kind: "workload", spiffeId },
-    ttlMs: 3_600_000,
-  });
-  return {
-    certChainPem: leaf.certPem + inter["ca-cert.pem"],
-    keyPem: leaf.keyPem,
-    rootPem: inter["root-cert.pem"],
-    spiffeId,
-    notAfter: new Date(Date.now() + 3_600_000),
-  };
-}
-
-const workload = (name: string): WorkloadInfo => ({
-  podName: `${name}-abc`,
-  namespace: "sample",
-  workloadName: name,
-  clusterId: "c1",
-  serviceAccount: name,
-  trustDomain: "cluster.local",
-});
+const workloadCert = (spiffeId: string, root: ReturnType<typeof createRootCa>) => meshCert(spiffeId, "c1", root);
 
 function clientConfig(port: number): ProxyConfig {
-  const ep: Endpoint = {
-    address: "127.0.0.1",
-    port,
-    healthy: true,
-    weight: 1,
-    tlsMode: "istio",
-    clusterId: "c1",
-    locality: "",
-    workload: "server",
-  };
-  return {
-    outbound: new Map([
-      [
-        "0.0.0.0:5000",
-        { name: "0.0.0.0_5000", address: "0.0.0.0", port: 5000, action: { kind: "http", routeConfigName: "5000" } },
-      ],
-    ]),
-    routes: new Map([
-      [
-        "5000",
-        {
-          name: "5000",
-          virtualHosts: [
-            {
-              name: "app",
-              domains: ["*"],
-              routes: [{ name: "d", prefix: "/", cluster, timeoutMs: 0, retry: undefined }],
-            },
-          ],
-        },
-      ],
-    ]),
-    clusters: new Map([
-      [
-        cluster,
-        {
-          name: cluster,
-          type: "EDS",
-          edsServiceName: cluster,
-          lbPolicy: "LEAST_REQUEST",
-          connectTimeoutMs: 2000,
-          tls: { allowedSpiffeIds: [serverId], sni: cluster },
-          staticEndpoints: [],
-          blackHole: false,
-        },
-      ],
-    ]),
-    endpoints: new Map([[cluster, [ep]]]),
-    inbound: new Map(),
-  };
+  return meshConfig({ endpoints: [endpoint(port, "c1")], allowed: [serverId], retry: null, domains: ["*"] });
 }
 
 /** Sends raw bytes and collects everything the peer answers until it closes. */
@@ -118,20 +52,7 @@ function raw(port: number, chunks: (string | Buffer)[], keepOpen = false): Promi
   });
 }
 
-function get(port: number, path = "/"): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: "127.0.0.1", port, path, headers: { host: "app.sample:5000" }, agent: false }, (res) => {
-        let body = "";
-        res.on("data", (d: Buffer) => {
-          body += d.toString();
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on("error", reject);
-      })
-      .on("error", reject);
-  });
-}
+const get = (port: number, path = "/") => getWithHost(port, "app.sample:5000", path);
 
 describe("sidecar robustness", () => {
   const root = createRootCa();
@@ -142,44 +63,16 @@ describe("sidecar robustness", () => {
     clientCert = await workloadCert(clientId, root);
   });
 
-  async function app(t: After, handler: http.RequestListener) {
-    const server = http.createServer(handler);
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    t.after(() => server.closeAllConnections());
-    t.after(() => server.close());
-    return (server.address() as AddressInfo).port;
-  }
+  const app = startApp;
 
   async function inbound(t: After, appPort: number, mode: InboundPort["mtlsMode"], limits: DownstreamLimits = {}) {
-    const rt = new ProxyRuntime(workload("server"));
-    rt.setConfig({
-      ...clientConfig(0),
-      inbound: new Map([
-        [appPort, { port: appPort, kind: "http", targetHost: "127.0.0.1", targetPort: appPort, mtlsMode: mode }],
-      ]),
-    });
-    const server = new InboundServer({ runtime: rt, host: "127.0.0.1", port: 0, fixedPort: appPort, limits });
-    server.setCertificate(serverCert);
-    const port = await server.start();
-    t.after(() => server.destroy());
-    return { port, rt };
+    return startServerSide(t, { appPort, cert: serverCert, mode, limits, workload: workload("server", "c1") });
   }
 
   async function outbound(t: After, upstreamPort: number, limits: DownstreamLimits = {}) {
-    const rt = new ProxyRuntime(workload("client"));
-    rt.connector.setCertificate(clientCert);
-    rt.setConfig(clientConfig(upstreamPort));
-    t.after(() => rt.connector.close());
-    const server = new OutboundServer({
-      runtime: rt,
-      host: "127.0.0.1",
-      port: 0,
-      fixedDestination: { address: "10.201.0.7", port: 5000 },
-      limits,
-    });
-    const port = await server.start();
-    t.after(() => server.destroy());
-    return port;
+    const rt = new ProxyRuntime(workload("client", "c1"));
+    return (await startClientSide(t, { config: clientConfig(upstreamPort), cert: clientCert, limits, runtime: rt }))
+      .port;
   }
 
   it("answers 431 to oversized headers and 400 to malformed requests, on both listeners", async (t) => {
@@ -271,7 +164,7 @@ describe("sidecar robustness", () => {
     const external = Object.values(networkInterfaces())
       .flat()
       .find((a) => a !== undefined && a.family === "IPv4" && !a.internal)?.address;
-    const rt = new ProxyRuntime(workload("server"));
+    const rt = new ProxyRuntime(workload("server", "c1"));
     const servers = await startAdminServers(
       { runtime: rt, configDump: () => ({}), isReady: () => ({ ready: true, reason: "" }) },
       { admin: 0, health: 0, prometheus: 0, host: "0.0.0.0" },
@@ -297,18 +190,7 @@ describe("sidecar robustness", () => {
       markArrived();
     });
     const server = await inbound(t, appPort, "PERMISSIVE");
-    const rt = new ProxyRuntime(workload("client"));
-    rt.connector.setCertificate(clientCert);
-    rt.setConfig(clientConfig(server.port));
-    t.after(() => rt.connector.close());
-    const listener = new OutboundServer({
-      runtime: rt,
-      host: "127.0.0.1",
-      port: 0,
-      fixedDestination: { address: "10.201.0.7", port: 5000 },
-    });
-    const port = await listener.start();
-    t.after(() => listener.destroy());
+    const { port, listener } = await startClientSide(t, { config: clientConfig(server.port), cert: clientCert });
     const inFlight = get(port);
     await arrived;
     const closed = listener.close();

@@ -4,30 +4,15 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { before, describe, it } from "node:test";
-import { createIntermediateCa, createRootCa, issueKeyedLeaf } from "../ca/pki.js";
 import type { MeshEndpoint, MeshService } from "../model/index.js";
 import { silentLogger, waitFor } from "../base/index.js";
 import { StaticServiceView } from "../xds/resources/static-view.js";
 import { XdsServer } from "../xds/index.js";
+import { workloadCert } from "./fixtures.test.js";
 import { Sidecar } from "./sidecar.js";
 import type { WorkloadCertificate } from "./tls/identity.js";
 
-const root = createRootCa();
-async function cert(spiffeId: string, cluster: string): Promise<WorkloadCertificate> {
-  const inter = await createIntermediateCa({ parent: await root, cluster });
-  const leaf = await issueKeyedLeaf({
-    issuer: { certPem: inter["ca-cert.pem"], keyPem: inter["ca-key.pem"] },
-    subject: { kind: "workload", spiffeId },
-    ttlMs: 3_600_000,
-  });
-  return {
-    certChainPem: leaf.certPem + inter["ca-cert.pem"],
-    keyPem: leaf.keyPem,
-    rootPem: inter["root-cert.pem"],
-    spiffeId,
-    notAfter: new Date(Date.now() + 3_600_000),
-  };
-}
+const cert = (spiffeId: string, kubeCluster: string) => workloadCert(spiffeId, kubeCluster);
 
 const host = "helloworld.sample.svc.cluster.local";
 const service: MeshService = {

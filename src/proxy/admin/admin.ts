@@ -20,21 +20,33 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
   res.end(body);
 }
 
-/** Envoy's /clusters: every endpoint of every Envoy cluster with its health, weight, cluster ID and requests in flight. */
+/**
+ * Envoy's /clusters: every endpoint of every Envoy cluster with its health, weight, cluster ID,
+ * requests in flight and outlier state (`outlierCheck` FAILED while ejected, with the last
+ * failure's reason, e.g. a TLS handshake that ended at an unknown root).
+ */
 export function clustersView(rt: ProxyRuntime) {
   return [...rt.config.clusters.values()].map((c) => {
     const balancer = rt.balancer(c);
     return {
       name: c.name,
-      hosts: rt.endpointsOf(c).map((e) => ({
-        address: endpointKey(e),
-        health: e.healthy ? "HEALTHY" : "UNHEALTHY",
-        weight: e.weight,
-        clusterId: e.clusterId,
-        locality: e.locality,
-        tlsMode: e.tlsMode,
-        activeRequests: balancer.active(e),
-      })),
+      hosts: rt.endpointsOf(c).map((e) => {
+        const outlier = rt.outliers.state(c.name, endpointKey(e));
+        return {
+          address: endpointKey(e),
+          health: e.healthy ? "HEALTHY" : "UNHEALTHY",
+          outlierCheck: outlier.ejected ? "FAILED" : "OK",
+          weight: e.weight,
+          clusterId: e.clusterId,
+          locality: e.locality,
+          tlsMode: e.tlsMode,
+          activeRequests: balancer.active(e),
+          consecutiveFailures: outlier.consecutiveFailures,
+          ejections: outlier.ejections,
+          ...(outlier.ejected ? { ejectedUntil: new Date(outlier.ejectedUntil).toISOString() } : {}),
+          ...(outlier.lastFailure !== "" ? { lastFailure: outlier.lastFailure } : {}),
+        };
+      }),
     };
   });
 }
@@ -44,13 +56,18 @@ function clustersText(rt: ProxyRuntime): string {
   for (const c of clustersView(rt)) {
     for (const h of c.hosts) {
       const p = `${c.name}::${h.address}`;
+      const flags = [
+        ...(h.health === "HEALTHY" ? [] : ["/failed_eds_health"]),
+        ...(h.outlierCheck === "FAILED" ? ["/failed_outlier_check"] : []),
+      ];
       lines.push(
         `${p}::rq_active::${h.activeRequests}`,
-        `${p}::health_flags::${h.health === "HEALTHY" ? "healthy" : "/failed_eds_health"}`,
+        `${p}::health_flags::${flags.length === 0 ? "healthy" : flags.join("")}`,
         `${p}::weight::${h.weight}`,
         `${p}::cluster_id::${h.clusterId}`,
         `${p}::locality::${h.locality}`,
       );
+      if (h.lastFailure !== undefined) lines.push(`${p}::last_failure::${h.lastFailure}`);
     }
   }
   return `${lines.join("\n")}\n`;

@@ -22,13 +22,19 @@ export class Balancer {
   }
 
   /**
-   * Picks an endpoint, preferring healthy ones not in `exclude` (hosts a retry already tried);
-   * falls back to excluded healthy ones, then to any. Undefined only when `endpoints` is empty.
+   * Picks an endpoint, preferring healthy, not `ejected` ones not in `exclude` (hosts a retry
+   * already tried); falls back to excluded ones, then ejected healthy ones, then to any. Undefined only when `endpoints` is empty.
    */
-  pick(endpoints: readonly Endpoint[], exclude?: ReadonlySet<string>): Endpoint | undefined {
+  pick(
+    endpoints: readonly Endpoint[],
+    exclude?: ReadonlySet<string>,
+    ejected?: (e: Endpoint) => boolean,
+  ): Endpoint | undefined {
     const healthy = endpoints.filter((e) => e.healthy);
-    const fresh = exclude ? healthy.filter((e) => !exclude.has(endpointKey(e))) : healthy;
-    const pool = fresh.length > 0 ? fresh : healthy.length > 0 ? healthy : endpoints;
+    // Outlier-ejected endpoints are used only when nothing else is left (Envoy's panic mode).
+    const usable = ejected ? healthy.filter((e) => !ejected(e)) : healthy;
+    const fresh = exclude ? usable.filter((e) => !exclude.has(endpointKey(e))) : usable;
+    const pool = fresh.length > 0 ? fresh : usable.length > 0 ? usable : healthy.length > 0 ? healthy : endpoints;
     if (pool.length === 0) return undefined;
     if (this.#policy === "RANDOM") return pool[Math.floor(Math.random() * pool.length)];
     let candidates = pool;

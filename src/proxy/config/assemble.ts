@@ -43,11 +43,11 @@ export function assembleConfig(byType: ResourcesByType): Checked<ProxyConfig> {
     if (t.ok) clusters.set(t.value.name, t.value);
     else reasons.push(...t.reasons);
   }
-  const inboundTargets = new Map<string, { host: string; port: number }>();
+  const inboundTargets = new Map<string, { host: string; port: number; http2: boolean }>();
   for (const c of clusters.values()) {
     const ep = c.staticEndpoints[0];
     if (c.name.startsWith("inbound|") && ep !== undefined)
-      inboundTargets.set(c.name, { host: ep.address, port: ep.port });
+      inboundTargets.set(c.name, { host: ep.address, port: ep.port, http2: c.http2 === true });
   }
   const routes = new Map<string, RouteTable>();
   for (const rc of unpackAll<Parameters<typeof routeTableFromXds>[0]>(

@@ -22,6 +22,7 @@ import {
   type HttpConnectionManager,
   HttpConnectionManagerSchema,
 } from "../../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
+import { HttpProtocolOptionsSchema } from "../../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import { TcpProxySchema } from "../../gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js";
 import { UpstreamTlsContextSchema } from "../../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import type {
@@ -87,7 +88,7 @@ export type ListenerPart =
 /** Translates a Listener: `virtualInbound` gives the inbound ports; `virtualOutbound` and proxyless api listeners are not needed. */
 export function listenerFromXds(
   l: Listener,
-  inboundTargets: ReadonlyMap<string, { host: string; port: number }>,
+  inboundTargets: ReadonlyMap<string, { host: string; port: number; http2?: boolean }>,
 ): Result<ListenerPart> {
   if (l.apiListener !== undefined || l.name === "virtualOutbound") return ok({ kind: "ignored" });
   const sa = l.address?.address.case === "socketAddress" ? l.address.address.value : undefined;
@@ -122,6 +123,7 @@ export function listenerFromXds(
         kind: v.kind,
         targetHost: target.host,
         targetPort: target.port,
+        appProtocol: v.kind === "http" && target.http2 === true ? "h2" : "http/1.1",
         mtlsMode: v.plain ? "PERMISSIVE" : "STRICT",
       };
     });
@@ -150,6 +152,7 @@ function retryFromXds(r: XdsRetryPolicy | undefined): RetryPolicy | undefined {
     ),
     retriableStatusCodes: new Set(r.retriableStatusCodes),
     avoidPreviousHosts: r.retryHostPredicate.some((p) => p.name.includes("previous_hosts")),
+    perTryTimeoutMs: durationMs(r.perTryTimeout, 0),
   };
 }
 
@@ -227,6 +230,15 @@ function upstreamTls(c: Cluster): Result<UpstreamTls | undefined> {
   return ok(undefined);
 }
 
+/** Whether a cluster's HttpProtocolOptions ask for HTTP/2 to the upstream (Istio sets it for GRPC/HTTP2 ports). */
+function speaksHttp2(c: Cluster): boolean {
+  const any = c.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+  if (any === undefined || !anyIs(any, HttpProtocolOptionsSchema)) return false;
+  const opts = anyUnpack(any, HttpProtocolOptionsSchema);
+  const up = opts?.upstreamProtocolOptions;
+  return up?.case === "explicitHttpConfig" && up.value.protocolConfig.case === "http2ProtocolOptions";
+}
+
 export function clusterFromXds(c: Cluster): Result<UpstreamCluster> {
   const type = c.clusterDiscoveryType.case === "type" ? c.clusterDiscoveryType.value : undefined;
   const kind =
@@ -257,6 +269,7 @@ export function clusterFromXds(c: Cluster): Result<UpstreamCluster> {
     tls: tls.value,
     staticEndpoints,
     blackHole: c.name === "BlackHoleCluster" || (kind === "STATIC" && staticEndpoints.length === 0),
+    http2: speaksHttp2(c),
   });
 }
 

@@ -25,13 +25,15 @@ export interface RetryPolicy {
   readonly retriableStatusCodes: ReadonlySet<number>;
   /** Prefer hosts not tried yet (Envoy's previous_hosts predicate). */
   readonly avoidPreviousHosts: boolean;
+  /** Deadline of each attempt, ms; absent or 0 = only the route's timeout applies. */
+  readonly perTryTimeoutMs?: number;
 }
 
 export interface Route {
   readonly name: string;
   readonly prefix: string;
   readonly cluster: string;
-  /** 0 = no timeout. */
+  /** Deadline of the whole request, every retry included, until the response is complete; 0 = none. */
   readonly timeoutMs: number;
   readonly retry: RetryPolicy | undefined;
 }
@@ -70,6 +72,8 @@ export interface UpstreamCluster {
   readonly staticEndpoints: readonly Endpoint[];
   /** BlackHoleCluster: every connection is refused. */
   readonly blackHole: boolean;
+  /** The upstream speaks HTTP/2 (HttpProtocolOptions explicit http2, set for GRPC/HTTP2 ports). */
+  readonly http2?: boolean;
 }
 
 export interface Endpoint {
@@ -92,6 +96,8 @@ export interface InboundPort {
   /** Where the app listens: 127.0.0.1:<port> (Istio's `inbound|<port>||` cluster). */
   readonly targetHost: string;
   readonly targetPort: number;
+  /** What the app speaks on the port: HTTP/2 (h2c) for GRPC/HTTP2 ports, else HTTP/1.1. */
+  readonly appProtocol?: "h2" | "http/1.1";
   /** Whether plaintext is accepted too (PERMISSIVE, Istio's default) or only mutual TLS (STRICT). */
   readonly mtlsMode: "PERMISSIVE" | "STRICT";
 }

@@ -3,9 +3,12 @@
  * redirected by iptables. Mutual TLS from other sidecars is terminated and the peer's SPIFFE
  * identity checked against the mesh root; plaintext is accepted too unless the port is STRICT
  * (Istio's PERMISSIVE default). HTTP ports are parsed so the peer identity can be passed on
- * (x-forwarded-client-cert) and counted; other ports are spliced to the app on 127.0.0.1.
+ * (x-forwarded-client-cert) and counted: HTTP/2 when the peer negotiated ALPN istio-h2 (or sent
+ * the h2c preface in plaintext), HTTP/1.1 otherwise; the app gets h2c on GRPC/HTTP2 ports and
+ * HTTP/1.1 on the others. Other ports are spliced to the app on 127.0.0.1.
  */
 import http from "node:http";
+import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { originalDestination } from "../capture/index.js";
@@ -16,7 +19,16 @@ import { parsePeerMetadata, peerMetadataHeader } from "../peer-metadata.js";
 import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
 import { listenOn } from "../listen.js";
 import type { ProxyRuntime } from "../runtime.js";
-import { inboundSecureOptions, meshAlpn, spiffeIdsOf, type WorkloadCertificate } from "../tls/identity.js";
+import {
+  connectH2c,
+  forwardH2Stream,
+  H2Downstream,
+  H2SessionPool,
+  h2ForwardHeaders,
+  isH2Preface,
+  replyH2,
+} from "../h2.js";
+import { alpnIsH2, inboundAlpn, inboundSecureOptions, spiffeIdsOf, type WorkloadCertificate } from "../tls/identity.js";
 
 interface InboundContext {
   readonly port: InboundPort;
@@ -49,6 +61,9 @@ export class InboundServer {
   /** Inbound ports of connections whose TLS handshake is under way, by peer `address:port`. */
   readonly #pending = new Map<string, InboundPort>();
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, noDelay: true } as http.AgentOptions);
+  readonly #h2: H2Downstream<InboundContext>;
+  /** h2c sessions to apps on GRPC/HTTP2 ports. */
+  readonly #appSessions = new H2SessionPool();
   /**
    * Never listens: raw sockets are handed to it after the first byte said TLS. Node's TLS server
    * feeds bytes already read from a socket into the handshake, verifies the client's chain
@@ -67,8 +82,9 @@ export class InboundServer {
       }
       this.#forward(ctx, req, res);
     });
+    this.#h2 = new H2Downstream<InboundContext>((stream, headers, ctx) => this.#forwardH2(ctx, stream, headers));
     this.#server = net.createServer((socket) => this.#accept(socket));
-    this.#tls = tls.createServer({ requestCert: true, rejectUnauthorized: true, ALPNProtocols: meshAlpn });
+    this.#tls = tls.createServer({ requestCert: true, rejectUnauthorized: true, ALPNProtocols: inboundAlpn });
     this.#tls.on("secureConnection", (tlsSocket: tls.TLSSocket) => this.#secured(tlsSocket));
     this.#tls.on("tlsClientError", (_err, tlsSocket) => {
       this.#opts.runtime.metrics.inc("isthmus_inbound_rejected_total", { reason: "tls_handshake" });
@@ -103,7 +119,7 @@ export class InboundServer {
       socket.unshift(first);
       if (first[0] === 0x16) this.#acceptTls(socket, port);
       else if (port.mtlsMode === "STRICT") socket.destroy();
-      else this.#serve(socket, { port, peer: undefined });
+      else this.#serve(socket, { port, peer: undefined }, isH2Preface(first));
     });
   }
 
@@ -131,14 +147,18 @@ export class InboundServer {
     }
     tlsSocket.on("error", () => tlsSocket.destroy());
     this.#opts.runtime.metrics.inc("isthmus_inbound_mtls_connections_total");
-    this.#serve(tlsSocket, { port, peer });
+    this.#serve(tlsSocket, { port, peer }, alpnIsH2(tlsSocket.alpnProtocol));
   }
 
-  #serve(socket: net.Socket, ctx: InboundContext): void {
+  #serve(socket: net.Socket, ctx: InboundContext, h2: boolean): void {
     if (ctx.port.kind === "http") {
-      this.#contexts.set(socket, ctx);
-      this.#http.emit("connection", socket);
-      socket.resume();
+      // The HTTP/2 session reads what was unshifted itself; resuming first would hand it to nobody.
+      if (h2) this.#h2.accept(socket, ctx);
+      else {
+        this.#contexts.set(socket, ctx);
+        this.#http.emit("connection", socket);
+        socket.resume();
+      }
       return;
     }
     const app = net.connect({ host: ctx.port.targetHost, port: ctx.port.targetPort });
@@ -149,16 +169,19 @@ export class InboundServer {
     app.once("error", () => socket.destroy());
   }
 
-  #forward(ctx: InboundContext, req: http.IncomingMessage, res: http.ServerResponse): void {
+  /**
+   * The peer's identity for the app (x-forwarded-client-cert, replacing whatever the client sent)
+   * and the metrics recorder for one request, reporter=destination.
+   */
+  #requestContext(ctx: InboundContext, incoming: http.IncomingHttpHeaders, headers: http.OutgoingHttpHeaders) {
     const started = performance.now();
     const rt = this.#opts.runtime;
-    const headers = forwardHeaders(req.headers);
-    const meta = ctx.peer ? parsePeerMetadata(req.headers[peerMetadataHeader]) : {};
+    const meta = ctx.peer ? parsePeerMetadata(incoming[peerMetadataHeader]) : {};
     delete headers[peerMetadataHeader];
     delete headers["x-forwarded-client-cert"];
     const self = `spiffe://${rt.workload.trustDomain}/ns/${rt.workload.namespace}/sa/${rt.workload.serviceAccount}`;
     if (ctx.peer) headers["x-forwarded-client-cert"] = `By=${self};URI=${ctx.peer}`;
-    const record = (status: number) =>
+    return (status: number) =>
       rt.metrics.recordRequest(
         {
           reporter: "destination",
@@ -175,6 +198,76 @@ export class InboundServer {
         },
         performance.now() - started,
       );
+  }
+
+  /** One HTTP/2 stream to the app: h2c on GRPC/HTTP2 ports, else translated to an HTTP/1.1 request. */
+  #forwardH2(ctx: InboundContext, stream: http2.ServerHttp2Stream, incoming: http2.IncomingHttpHeaders): void {
+    const headers = h2ForwardHeaders(incoming);
+    const record = this.#requestContext(ctx, incoming, headers);
+    const target = ctx.port;
+    if (target.appProtocol === "h2") {
+      stream.pause();
+      this.#appSessions
+        .get(`${target.targetHost}:${target.targetPort}`, () => connectH2c(target.targetHost, target.targetPort))
+        .then(
+          (session) => {
+            forwardH2Stream({ downstream: stream, headers, session, timeoutMs: 0, onDone: (o) => record(o.status) });
+            stream.resume();
+          },
+          (err: Error) => {
+            replyH2(
+              stream,
+              503,
+              `upstream connect error or disconnect/reset before headers. reset reason: ${err.message}`,
+              "UF",
+            );
+            record(503);
+          },
+        );
+      return;
+    }
+    const h1Headers: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(headers)) if (!k.startsWith(":") && k !== "te") h1Headers[k] = v;
+    h1Headers.host = String(incoming[":authority"] ?? incoming.host ?? "");
+    const upstream = http.request(
+      {
+        agent: this.#agent,
+        host: target.targetHost,
+        port: target.targetPort,
+        method: String(incoming[":method"] ?? "GET"),
+        path: String(incoming[":path"] ?? "/"),
+        headers: h1Headers,
+      },
+      (appRes) => {
+        const status = appRes.statusCode ?? 502;
+        if (stream.closed || stream.destroyed) {
+          appRes.destroy();
+          return;
+        }
+        stream.respond({ ...forwardHeaders(appRes.headers), ":status": status });
+        appRes.once("error", () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
+        appRes.pipe(stream);
+        stream.once("finish", () => record(status));
+      },
+    );
+    upstream.on("error", (err) => {
+      replyH2(
+        stream,
+        503,
+        `upstream connect error or disconnect/reset before headers. reset reason: ${err.message}`,
+        "UF",
+      );
+      record(503);
+    });
+    stream.once("close", () => {
+      if (!stream.writableFinished) upstream.destroy();
+    });
+    stream.pipe(upstream);
+  }
+
+  #forward(ctx: InboundContext, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const headers = forwardHeaders(req.headers);
+    const record = this.#requestContext(ctx, req.headers, headers);
     const upstream = http.request(
       {
         agent: this.#agent,
@@ -211,13 +304,17 @@ export class InboundServer {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#http.close();
+    this.#h2.close();
     this.#agent.destroy();
+    this.#appSessions.close();
   }
 
   destroy(): void {
     this.#server.close();
     this.#http.close();
     this.#http.closeAllConnections();
+    this.#h2.destroy();
     this.#agent.destroy();
+    this.#appSessions.destroy();
   }
 }

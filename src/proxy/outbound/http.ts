@@ -73,18 +73,24 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> 
 }
 
 type Attempt =
-  | { kind: "response"; upstream: http.IncomingMessage }
+  | { kind: "response"; upstream: http.IncomingMessage; request: http.ClientRequest }
   | { kind: "connect-failure"; error: Error }
-  | { kind: "reset"; error: Error };
+  | { kind: "reset"; error: Error }
+  | { kind: "timeout"; error: Error; global: boolean };
 
-function attempt(
-  rt: ProxyRuntime,
-  cluster: UpstreamCluster,
-  ep: Endpoint,
-  req: http.IncomingMessage,
-  body: Buffer | undefined,
-  timeoutMs: number,
-): Promise<Attempt> {
+interface AttemptOptions {
+  readonly cluster: UpstreamCluster;
+  readonly ep: Endpoint;
+  readonly req: http.IncomingMessage;
+  readonly body: Buffer | undefined;
+  /** This attempt's deadline up to the response headers, ms (0 = none). */
+  readonly timeoutMs: number;
+  /** Whether running out of `timeoutMs` means the route's own deadline (no further retry). */
+  readonly timeoutIsGlobal: boolean;
+}
+
+function attempt(rt: ProxyRuntime, o: AttemptOptions): Promise<Attempt> {
+  const { cluster, ep, req, body } = o;
   return new Promise((resolve) => {
     let agentInfo: { agent: http.Agent; secure: boolean };
     try {
@@ -111,6 +117,14 @@ function attempt(
     }
     const send = agentInfo.secure ? https.request : http.request;
     let connected = false;
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    const settle = (a: Attempt) => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      resolve(a);
+    };
     const upstreamReq = send({
       agent: agentInfo.agent,
       host: ep.address,
@@ -118,7 +132,6 @@ function attempt(
       method: req.method,
       path: req.url,
       headers,
-      timeout: cluster.connectTimeoutMs,
     });
     // Agents do not pass noDelay on to TLS sockets; without it Nagle holds a request behind the delayed ACK of the last one.
     upstreamReq.setNoDelay(true);
@@ -130,23 +143,27 @@ function attempt(
       else {
         rt.metrics.inc("envoy_cluster_upstream_cx_total", { cluster_name: cluster.name });
         s.once(agentInfo.secure ? "secureConnect" : "connect", mark);
+        // The connect timeout covers the connection (and handshake) only; the route decides how long an answer may take.
+        timers.push(
+          setTimeout(() => {
+            if (!connected) upstreamReq.destroy(new Error(`connect timeout after ${cluster.connectTimeoutMs} ms`));
+          }, cluster.connectTimeoutMs),
+        );
       }
     });
-    upstreamReq.on("timeout", () =>
-      upstreamReq.destroy(new Error(connected ? "upstream request timeout" : "connect timeout")),
+    if (o.timeoutMs > 0) {
+      timers.push(
+        setTimeout(() => {
+          const error = new Error("upstream request timeout");
+          settle({ kind: "timeout", error, global: o.timeoutIsGlobal });
+          upstreamReq.destroy(error);
+        }, o.timeoutMs),
+      );
+    }
+    upstreamReq.on("response", (upstream) => settle({ kind: "response", upstream, request: upstreamReq }));
+    upstreamReq.on("error", (error) =>
+      settle(connected ? { kind: "reset", error } : { kind: "connect-failure", error }),
     );
-    let routeTimer: NodeJS.Timeout | undefined;
-    if (timeoutMs > 0)
-      routeTimer = setTimeout(() => upstreamReq.destroy(new Error("upstream request timeout")), timeoutMs);
-    upstreamReq.on("response", (upstream) => {
-      if (routeTimer) clearTimeout(routeTimer);
-      upstreamReq.setTimeout(0);
-      resolve({ kind: "response", upstream });
-    });
-    upstreamReq.on("error", (error) => {
-      if (routeTimer) clearTimeout(routeTimer);
-      resolve(connected ? { kind: "reset", error } : { kind: "connect-failure", error });
-    });
     if (body !== undefined) upstreamReq.end(body);
     else {
       // A client that goes away mid-body takes the upstream request with it.
@@ -162,6 +179,10 @@ function shouldRetry(route: Route, outcome: Attempt): boolean {
   if (retry === undefined) return false;
   if (outcome.kind === "connect-failure") return retry.retryOn.has("connect-failure") || retry.retryOn.has("reset");
   if (outcome.kind === "reset") return retry.retryOn.has("reset") || retry.retryOn.has("refused-stream");
+  if (outcome.kind === "timeout")
+    return (
+      !outcome.global && (retry.retryOn.has("5xx") || retry.retryOn.has("gateway-error") || retry.retryOn.has("reset"))
+    );
   const status = outcome.upstream.statusCode ?? 0;
   if (retry.retryOn.has("retriable-status-codes") && retry.retriableStatusCodes.has(status)) return true;
   if (retry.retryOn.has("5xx") && status >= 500) return true;
@@ -170,7 +191,7 @@ function shouldRetry(route: Route, outcome: Attempt): boolean {
 }
 
 /** Metric labels for a request this sidecar sent out (reporter=source). */
-function outboundLabels(
+export function outboundLabels(
   rt: ProxyRuntime,
   host: string,
   ep: Endpoint | undefined,
@@ -215,37 +236,66 @@ export async function handleOutboundHttp(
     return;
   }
   const body = await readBody(req);
+  // Envoy's route timeout spans every attempt and the response body; per_try_timeout bounds each attempt.
+  const deadline = route.timeoutMs > 0 ? performance.now() + route.timeoutMs : 0;
+  const perTry = route.retry?.perTryTimeoutMs ?? 0;
   const balancer = rt.balancer(cluster);
   const tried = new Set<string>();
   const maxAttempts = 1 + (body !== undefined ? (route.retry?.numRetries ?? 0) : 0);
   let last: Attempt | undefined;
   let ep: Endpoint | undefined;
   for (let n = 0; n < maxAttempts; n++) {
-    ep = balancer.pick(endpoints, route.retry?.avoidPreviousHosts === false ? undefined : tried);
+    ep = rt.pick(cluster, endpoints, route.retry?.avoidPreviousHosts === false ? undefined : tried);
     if (ep === undefined) break;
     tried.add(endpointKey(ep));
     const done = balancer.begin(ep);
-    last = await attempt(rt, cluster, ep, req, body, route.timeoutMs);
+    const remaining = deadline > 0 ? Math.max(1, deadline - performance.now()) : 0;
+    const tryTimeout = perTry > 0 && (remaining === 0 || perTry < remaining) ? perTry : remaining;
+    last = await attempt(rt, {
+      cluster,
+      ep,
+      req,
+      body,
+      timeoutMs: tryTimeout,
+      timeoutIsGlobal: tryTimeout === remaining && remaining > 0,
+    });
     if (last.kind === "response") {
       const upstream = last.upstream;
+      const status = upstream.statusCode ?? 502;
+      if (status >= 502 && status <= 504) rt.upstreamFailed(cluster, ep, new Error(`status ${status}`));
+      else rt.upstreamSucceeded(cluster, ep);
       if (n + 1 < maxAttempts && shouldRetry(route, last)) {
         upstream.resume();
         done();
         rt.metrics.inc("envoy_cluster_upstream_rq_retry", { cluster_name: cluster.name });
         continue;
       }
-      const status = upstream.statusCode ?? 502;
       res.writeHead(status, upstream.statusMessage, forwardHeaders(upstream.headers) as http.OutgoingHttpHeaders);
       // An upstream reset mid-body can only be passed on as a reset: the status line is already sent.
       upstream.once("error", () => res.destroy());
       upstream.pipe(res);
+      const request = last.request;
+      const bodyTimer =
+        deadline > 0
+          ? setTimeout(
+              () => {
+                rt.metrics.inc("envoy_cluster_upstream_rq_timeout", { cluster_name: cluster.name });
+                request.destroy(new Error("upstream request timeout"));
+                res.destroy();
+              },
+              Math.max(1, deadline - performance.now()),
+            )
+          : undefined;
+      const chosen = ep;
       const finish = () => {
+        if (bodyTimer) clearTimeout(bodyTimer);
         done();
-        rt.metrics.recordRequest(outboundLabels(rt, host, ep, status), performance.now() - started);
+        rt.metrics.recordRequest(outboundLabels(rt, host, chosen, status), performance.now() - started);
       };
       res.once("finish", finish);
       res.once("close", () => {
         if (!res.writableFinished) {
+          if (bodyTimer) clearTimeout(bodyTimer);
           upstream.destroy();
           done();
         }
@@ -253,8 +303,15 @@ export async function handleOutboundHttp(
       return;
     }
     done();
+    if (last.kind === "timeout") rt.metrics.inc("envoy_cluster_upstream_rq_timeout", { cluster_name: cluster.name });
+    else rt.upstreamFailed(cluster, ep, last.error);
     if (!(n + 1 < maxAttempts && shouldRetry(route, last))) break;
     rt.metrics.inc("envoy_cluster_upstream_rq_retry", { cluster_name: cluster.name });
+  }
+  if (last?.kind === "timeout") {
+    replyText(res, 504, "upstream request timeout", "UT");
+    rt.metrics.recordRequest(outboundLabels(rt, host, ep, 504), performance.now() - started);
+    return;
   }
   const reason = last?.kind === "reset" ? "connection termination" : "connection failure";
   const detail = last && last.kind !== "response" ? `, transport failure reason: ${last.error.message}` : "";

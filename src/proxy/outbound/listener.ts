@@ -9,8 +9,10 @@ import net from "node:net";
 import { originalDestination } from "../capture/index.js";
 import { findOutboundListener } from "../config/types.js";
 import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
+import { H2Downstream, isH2Preface } from "../h2.js";
 import { listenOn } from "../listen.js";
 import type { ProxyRuntime } from "../runtime.js";
+import { handleOutboundH2 } from "./h2.js";
 import { handleOutboundHttp } from "./http.js";
 import { proxyTcp, splice } from "./tcp.js";
 
@@ -28,6 +30,7 @@ export class OutboundServer {
   readonly #opts: OutboundServerOptions;
   readonly #server: net.Server;
   readonly #http: http.Server;
+  readonly #h2: H2Downstream<string>;
   readonly #routeOf = new WeakMap<net.Socket, string>();
 
   constructor(opts: OutboundServerOptions) {
@@ -39,6 +42,9 @@ export class OutboundServer {
         return;
       }
       handleOutboundHttp(opts.runtime, route, req, res).catch(() => res.destroy());
+    });
+    this.#h2 = new H2Downstream<string>((stream, headers, route) => {
+      handleOutboundH2(opts.runtime, route, stream, headers).catch(() => stream.destroy());
     });
     this.#server = net.createServer((socket) => this.#accept(socket));
   }
@@ -77,8 +83,19 @@ export class OutboundServer {
       void proxyTcp(rt, cluster, socket);
       return;
     }
-    this.#routeOf.set(socket, listener.action.routeConfigName);
-    this.#http.emit("connection", socket);
+    const routeConfigName = listener.action.routeConfigName;
+    // HTTP/2 with prior knowledge (h2c, gRPC) announces itself with its connection preface.
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      // The HTTP/2 session reads the unshifted preface itself; resuming first would hand it to nobody.
+      if (isH2Preface(first)) this.#h2.accept(socket, routeConfigName);
+      else {
+        this.#routeOf.set(socket, routeConfigName);
+        this.#http.emit("connection", socket);
+        socket.resume();
+      }
+    });
   }
 
   /** Istio's ALLOW_ANY: unknown destinations are reached directly (the sidecar's own traffic is not captured). */
@@ -96,6 +113,7 @@ export class OutboundServer {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#http.close();
+    this.#h2.close();
   }
 
   /** Stops now, dropping open connections. */
@@ -103,5 +121,6 @@ export class OutboundServer {
     this.#server.close();
     this.#http.close();
     this.#http.closeAllConnections();
+    this.#h2.destroy();
   }
 }

@@ -32,19 +32,21 @@ export async function proxyTcp(
   const balancer = rt.balancer(cluster);
   const tried = new Set<string>();
   for (let i = 0; i < attempts && !cluster.blackHole; i++) {
-    const ep = balancer.pick(endpoints, tried);
+    const ep = rt.pick(cluster, endpoints, tried);
     if (ep === undefined) break;
     tried.add(`${ep.address}:${ep.port}`);
     const done = balancer.begin(ep);
     try {
       const upstream = await rt.connector.connect(cluster, ep);
       upstream.once("close", done);
+      rt.upstreamSucceeded(cluster, ep);
       splice(downstream, upstream);
       downstream.resume();
       return;
-    } catch {
+    } catch (err) {
       done();
       rt.metrics.inc("envoy_cluster_upstream_cx_connect_fail", { cluster_name: cluster.name });
+      rt.upstreamFailed(cluster, ep, err);
     }
   }
   downstream.destroy();

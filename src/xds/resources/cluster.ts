@@ -78,6 +78,21 @@ function upstreamMtls(service: MeshService, port: number) {
   );
 }
 
+/** Istio's marking of a cluster whose upstream speaks HTTP/2 (GRPC and HTTP2 ports). */
+function http2ProtocolOptions() {
+  return {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
+      HttpProtocolOptionsSchema,
+      create(HttpProtocolOptionsSchema, {
+        upstreamProtocolOptions: {
+          case: "explicitHttpConfig",
+          value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } },
+        },
+      }),
+    ),
+  };
+}
+
 /** One outbound EDS cluster for a service port. Proxyless gRPC gets ROUND_ROBIN and no SDS TLS (it NACKs both). */
 export function buildOutboundCluster(service: MeshService, port: number, proxyType: ProxyView["type"]): Cluster {
   const name = outboundClusterName(port, service.hostname);
@@ -96,19 +111,7 @@ export function buildOutboundCluster(service: MeshService, port: number, proxyTy
         istio: { services: [{ host: service.hostname, name: service.name, namespace: service.namespace }] },
       },
     },
-    typedExtensionProtocolOptions: http2
-      ? {
-          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
-            HttpProtocolOptionsSchema,
-            create(HttpProtocolOptionsSchema, {
-              upstreamProtocolOptions: {
-                case: "explicitHttpConfig",
-                value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } },
-              },
-            }),
-          ),
-        }
-      : {},
+    typedExtensionProtocolOptions: http2 ? http2ProtocolOptions() : {},
     transportSocketMatches: sidecar
       ? [
           {
@@ -125,11 +128,16 @@ export function buildOutboundCluster(service: MeshService, port: number, proxyTy
   });
 }
 
-/** `inbound|<targetPort>||`: a static cluster to the app on 127.0.0.1. */
-export function buildInboundCluster(targetPort: number): Cluster {
+/**
+ * `inbound|<targetPort>||`: a static cluster to the app on 127.0.0.1; for a GRPC or HTTP2 port
+ * it carries the HTTP/2 protocol options, so the sidecar speaks h2c to the app.
+ */
+export function buildInboundCluster(targetPort: number, protocol = ""): Cluster {
   const name = inboundClusterName(targetPort);
+  const http2 = protocol === "HTTP2" || protocol === "GRPC";
   return create(ClusterSchema, {
     name,
+    typedExtensionProtocolOptions: http2 ? http2ProtocolOptions() : {},
     clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STATIC },
     connectTimeout: seconds(connectTimeoutSeconds),
     lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
@@ -193,7 +201,9 @@ export function generateClusters(
     return names && names.size > 0 ? outbound.filter((c) => names.has(c.name)) : outbound;
   }
   const inbound = inboundPorts(ctx, proxy).map((p) => {
-    const message = ctx.memo(`cds/inbound/${p.targetPort}`, () => buildInboundCluster(p.targetPort));
+    const message = ctx.memo(`cds/inbound/${p.targetPort}/${p.protocol}`, () =>
+      buildInboundCluster(p.targetPort, p.protocol),
+    );
     return { name: message.name, message };
   });
   const fixed = ctx.memo("cds/fixed", () =>
