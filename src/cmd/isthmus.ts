@@ -8,14 +8,14 @@ type Main = (argv: string[]) => Promise<number>;
 type Loader = () => Promise<{ main: Main }>;
 
 /**
- * Paths are resolved at run time so that a command's module is loaded only when used, and so that
- * a part still being built does not break the others.
+ * Each loader is a literal `import()` so that a command's module is loaded only when used and
+ * so that the bundler (scripts/build.ts, docs/adr/0005) can split the program per command.
  */
-function lazy(path: string, exportName = "main"): Loader {
+function lazy(load: () => Promise<Record<string, unknown>>, exportName = "main"): Loader {
   return async () => {
-    const mod = (await import(new URL(path.replace(/\.js$/, ".ts"), import.meta.url).href)) as Record<string, unknown>;
+    const mod = await load();
     const main = mod[exportName];
-    if (typeof main !== "function") throw new Error(`${path} does not export ${exportName}()`);
+    if (typeof main !== "function") throw new Error(`module does not export ${exportName}()`);
     return { main: main as Main };
   };
 }
@@ -26,43 +26,61 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
-  cluster: { summary: "create, delete, list, stop and start local clusters", load: lazy("../cli/cluster.js") },
-  demo: { summary: "run the whole Install Multi-Primary guide on two local clusters", load: lazy("../cli/demo.js") },
-  install: { summary: "install the control plane from an IstioOperator file", load: lazy("../cli/install.js") },
-  uninstall: { summary: "remove the control plane", load: lazy("../cli/install.js", "uninstallMain") },
+  cluster: {
+    summary: "create, delete, list, stop and start local clusters",
+    load: lazy(() => import("../cli/cluster.js")),
+  },
+  demo: {
+    summary: "run the whole Install Multi-Primary guide on two local clusters",
+    load: lazy(() => import("../cli/demo.js")),
+  },
+  install: {
+    summary: "install the control plane from an IstioOperator file",
+    load: lazy(() => import("../cli/install.js")),
+  },
+  uninstall: { summary: "remove the control plane", load: lazy(() => import("../cli/install.js"), "uninstallMain") },
   manifest: {
     summary: "print the manifests install would apply (manifest generate -f FILE)",
-    load: lazy("../cli/install.js", "manifestMain"),
+    load: lazy(() => import("../cli/install.js"), "manifestMain"),
   },
   "verify-install": {
     summary: "check that an installation is complete and healthy",
-    load: lazy("../cli/install.js", "verifyInstallMain"),
+    load: lazy(() => import("../cli/install.js"), "verifyInstallMain"),
   },
   "create-remote-secret": {
     summary: "print a Secret that gives a control plane access to this cluster",
-    load: lazy("../cli/remote-secret.js"),
+    load: lazy(() => import("../cli/remote-secret.js")),
   },
   "remote-clusters": {
     summary: "list the clusters a control plane watches and their sync status",
-    load: lazy("../cli/remote-clusters.js"),
+    load: lazy(() => import("../cli/remote-clusters.js")),
   },
-  "kube-inject": { summary: "inject the sidecar into Kubernetes manifests", load: lazy("../cli/kube-inject.js") },
-  "proxy-status": { summary: "show every proxy's xDS sync state", load: lazy("../cli/proxy-status.js") },
+  "kube-inject": {
+    summary: "inject the sidecar into Kubernetes manifests",
+    load: lazy(() => import("../cli/kube-inject.js")),
+  },
+  "proxy-status": { summary: "show every proxy's xDS sync state", load: lazy(() => import("../cli/proxy-status.js")) },
   "proxy-config": {
     summary: "show a proxy's endpoints, clusters, listeners, routes or secrets",
-    load: lazy("../cli/proxy-config.js"),
+    load: lazy(() => import("../cli/proxy-config.js")),
   },
-  version: { summary: "print the client and control plane versions", load: lazy("../cli/version.js") },
-  x: { summary: "experimental commands (create-remote-secret, ca)", load: lazy("../cli/experimental.js") },
-  discovery: { summary: "run the control plane (istiod)", load: lazy("./discovery.js") },
+  version: { summary: "print the client and control plane versions", load: lazy(() => import("../cli/version.js")) },
+  x: {
+    summary: "experimental commands (create-remote-secret, ca)",
+    load: lazy(() => import("../cli/experimental.js")),
+  },
+  discovery: { summary: "run the control plane (istiod)", load: lazy(() => import("./discovery.js")) },
   proxy: {
     summary: "run the sidecar (proxy sidecar) or set up traffic capture (proxy init)",
-    load: lazy("./proxy.js"),
+    load: lazy(() => import("./proxy.js")),
   },
-  program: { summary: "run a built-in workload program (used by local clusters' images)", load: lazy("./program.js") },
+  program: {
+    summary: "run a built-in workload program (used by local clusters' images)",
+    load: lazy(() => import("./program.js")),
+  },
   devcluster: {
     summary: "run one local cluster in the foreground (started by `cluster create`)",
-    load: lazy("./devcluster.js"),
+    load: lazy(() => import("./devcluster.js")),
   },
 };
 

@@ -26,10 +26,8 @@ export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === "init") return init(rest);
   if (sub === "sidecar") {
-    // Loaded by path so the capture step (run in every pod's init container) stays light.
-    const mod = (await import(new URL("./sidecar.ts", import.meta.url).href)) as {
-      main(argv: string[]): Promise<number>;
-    };
+    // Loaded only here so the capture step (run in every pod's init container) stays light.
+    const mod = await import("./sidecar.js");
     return mod.main(rest);
   }
   process.stderr.write("usage: isthmus proxy init [istio-iptables flags] | isthmus proxy sidecar [flags]\n");
