@@ -14,12 +14,8 @@ import { silentLogger } from "../../base/index.js";
 import type { VirtualResource } from "../api/plugins.js";
 import { Resources } from "../api/types.js";
 import { ApiHttpServer } from "../apiserver/http/index.js";
-import { TokenAuthenticator } from "./authenticator.js";
 import { createClusterPki } from "./pki.js";
-import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer } from "./rbac.js";
-import { createVirtualResources } from "./reviews.js";
-import { obj, pod, testApi } from "./test-support.js";
-import { ServiceAccountTokens } from "./tokens.js";
+import { obj, pod, testApi, wireAuth } from "./test-support.js";
 
 const run = promisify(execFile);
 
@@ -27,14 +23,7 @@ test("over HTTPS: 401 without a token, RBAC for a read-only service account, `ku
   const pki = await createClusterPki({ clusterName: "http", apiServerIps: [], apiServerDnsNames: [] });
   const virtualResources = new Map<string, VirtualResource>();
   const { api, client } = await testApi(t, { namespaces: ["sample"], virtualResources });
-  const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client });
-  const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens });
-  const authorizer = new RbacAuthorizer({ source: liveRbacSource(client) });
-  for (const [k, v] of createVirtualResources({ client, tokens, authenticator, authorizer }))
-    virtualResources.set(k, v);
-  for (const o of bootstrapRbacObjects()) {
-    await client.create(o.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings, o);
-  }
+  const { tokens, authenticator, authorizer } = await wireAuth({ client, pki, virtualResources });
   const sa = await client.create(Resources.serviceaccounts, obj("v1", "ServiceAccount", "sample", "ro"));
   await client.create(
     Resources.roles,

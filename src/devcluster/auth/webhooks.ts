@@ -391,21 +391,30 @@ export class WebhookAdmission implements Admission {
   }
 }
 
-/** The default Service resolution: the ClusterIP and the Service port, as kube-apiserver's ClusterIP routing does. */
-async function resolveClusterIp(client: ApiClient, namespace: string, name: string, port: number): Promise<DialTarget> {
-  let svc: KubeObject;
+/** The spec of the webhook's Service; a missing one is worded as kube-apiserver words it. */
+async function serviceSpec(client: ApiClient, namespace: string, name: string): Promise<Record<string, unknown>> {
   try {
-    svc = await client.get(Resources.services, namespace, name);
+    return rec((await client.get(Resources.services, namespace, name)).spec);
   } catch (err) {
     if (isApiError(err, 404)) throw new Error(`service "${namespace}/${name}" not found`);
     throw err;
   }
-  const spec = rec(svc.spec);
+}
+
+/** The Service port numbered `port` in `spec`; its absence is worded as kube-apiserver words it. */
+function findServicePort(spec: Record<string, unknown>, port: number, name: string): Record<string, unknown> {
+  const found = (Array.isArray(spec.ports) ? spec.ports.map(rec) : []).find((p) => p.port === port);
+  if (!found) throw new Error(`no service port ${port} found for service "${name}"`);
+  return found;
+}
+
+/** The default Service resolution: the ClusterIP and the Service port, as kube-apiserver's ClusterIP routing does. */
+async function resolveClusterIp(client: ApiClient, namespace: string, name: string, port: number): Promise<DialTarget> {
+  const spec = await serviceSpec(client, namespace, name);
   if (spec.type === "ExternalName") return { host: str(spec.externalName), port };
   const ip = str(spec.clusterIP);
   if (!ip || ip === "None") throw new Error(`service "${namespace}/${name}" has no ClusterIP`);
-  const ports = Array.isArray(spec.ports) ? spec.ports.map(rec) : [];
-  if (!ports.some((p) => p.port === port)) throw new Error(`no service port ${port} found for service "${name}"`);
+  findServicePort(spec, port, name);
   return { host: ip, port };
 }
 
@@ -418,17 +427,7 @@ export function endpointServiceResolver(
   client: ApiClient,
 ): (namespace: string, name: string, port: number) => Promise<DialTarget> {
   return async (namespace, name, port) => {
-    let svc: KubeObject;
-    try {
-      svc = await client.get(Resources.services, namespace, name);
-    } catch (err) {
-      if (isApiError(err, 404)) throw new Error(`service "${namespace}/${name}" not found`);
-      throw err;
-    }
-    const ports = Array.isArray(rec(svc.spec).ports) ? (rec(svc.spec).ports as unknown[]).map(rec) : [];
-    const servicePort = ports.find((p) => p.port === port);
-    if (!servicePort) throw new Error(`no service port ${port} found for service "${name}"`);
-    const portName = str(servicePort.name);
+    const portName = str(findServicePort(await serviceSpec(client, namespace, name), port, name).name);
     const slices = await client.list(Resources.endpointslices, {
       namespace,
       labelSelector: `kubernetes.io/service-name=${name}`,

@@ -8,12 +8,9 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import type { VirtualResource } from "../api/plugins.js";
 import { isApiError, type KubeObject, Resources } from "../api/types.js";
-import { adminUser, TokenAuthenticator } from "./authenticator.js";
+import { adminUser } from "./authenticator.js";
 import { createClusterPki } from "./pki.js";
-import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer } from "./rbac.js";
-import { createVirtualResources } from "./reviews.js";
-import { obj, pod, testApi } from "./test-support.js";
-import { ServiceAccountTokens } from "./tokens.js";
+import { obj, pod, testApi, wireAuth } from "./test-support.js";
 import { WebhookAdmission } from "./webhooks.js";
 
 test("webhooks, TokenRequest, TokenReview and access reviews through LocalApi", async (t) => {
@@ -65,14 +62,7 @@ test("webhooks, TokenRequest, TokenReview and access reviews through LocalApi", 
   const virtualResources = new Map<string, VirtualResource>();
   const admission = new WebhookAdmission({ resolveService: () => ({ host: "127.0.0.1", port }) });
   const { api, client } = await testApi(t, { admission, virtualResources });
-  const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client });
-  const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens });
-  const authorizer = new RbacAuthorizer({ source: liveRbacSource(client) });
-  for (const [k, v] of createVirtualResources({ client, tokens, authenticator, authorizer }))
-    virtualResources.set(k, v);
-  for (const o of bootstrapRbacObjects()) {
-    await client.create(o.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings, o);
-  }
+  const { tokens, authenticator } = await wireAuth({ client, pki, virtualResources });
 
   const clientConfig = (path: string) => ({
     service: { namespace: "istio-system", name: "istiod", port: 443, path },
