@@ -5,9 +5,12 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { before, describe, it } from "node:test";
 import type { InboundPort, ProxyConfig } from "./config/types.js";
+import { createLogger } from "../base/index.js";
+import { startAdminServers } from "./admin/admin.js";
 import {
   type After,
   createRootCa,
+  istioRetry,
   endpoint as ep,
   get,
   helloId,
@@ -47,7 +50,15 @@ describe("sidecar data path", () => {
     return { port, rt, seen };
   }
 
-  const clientSide = (t: After, config: ProxyConfig, cert = sleepCert) => startClientSide(t, { config, cert });
+  /** A client sidecar whose log lines are collected in `logs`. */
+  const clientSide = (t: After, config: ProxyConfig, cert = sleepCert, logs: string[] = []) =>
+    startClientSide(t, {
+      config,
+      cert,
+      runtime: new ProxyRuntime(workload("sleep", "cluster1", "sleep"), {
+        log: createLogger({ write: (line) => logs.push(line) }),
+      }),
+    });
 
   it("carries a request over mutual TLS and the server side records the verified peer", async (t) => {
     const server = await serverSide(t);
@@ -79,14 +90,117 @@ describe("sidecar data path", () => {
 
   it("refuses a server whose SPIFFE identity is not the service's", async (t) => {
     const server = await serverSide(t);
+    const logs: string[] = [];
     const client = await clientSide(
       t,
       clientConfig([ep(server.port, "cluster2")], ["spiffe://cluster.local/ns/sample/sa/other"]),
+      sleepCert,
+      logs,
     );
     const res = await get(client.port, "helloworld.sample:5000");
     assert.equal(res.status, 503);
     assert.match(res.body, /upstream connect error/);
     assert.equal(server.seen.length, 0);
+    const line = logs.find((l) => l.includes("upstream TLS handshake failed"));
+    assert.ok(line, logs.join("\n"));
+    assert.ok(line.includes(`endpoint=127.0.0.1:${server.port}`), line);
+    assert.ok(line.includes(`cluster="outbound|5000||helloworld.sample.svc.cluster.local"`), line);
+    assert.ok(
+      line.includes(`reason="peer is ${helloId} but the cluster expects spiffe://cluster.local/ns/sample/sa/other"`),
+      line,
+    );
+  });
+
+  it("names a failed handshake to an endpoint of another root, retries elsewhere, and ejects that host", async (t) => {
+    const good = await serverSide(t);
+    const foreign = await workloadCert(helloId, "cluster3", createRootCa({ commonName: "Foreign Root" }));
+    const bad = await serverSide(t, "PERMISSIVE", foreign);
+    const logs: string[] = [];
+    const client = await clientSide(
+      t,
+      clientConfig([ep(bad.port, "cluster3"), ep(good.port, "cluster2")]),
+      sleepCert,
+      logs,
+    );
+    const badHost = `127.0.0.1:${bad.port}`;
+    const cluster = clientConfig([]).clusters.values().next().value;
+    assert.ok(cluster);
+    // Every request is answered (the failed host is retried elsewhere) until outlier detection ejects it.
+    let requests = 0;
+    while (!client.rt.isEjected(cluster, ep(bad.port, "cluster3")) && requests < 40) {
+      assert.equal((await get(client.port, "helloworld.sample:5000")).status, 200);
+      requests++;
+    }
+    assert.ok(client.rt.isEjected(cluster, ep(bad.port, "cluster3")), `ejected within ${requests} requests`);
+    assert.equal(bad.seen.length, 0);
+    const named = logs.filter((l) => l.includes("upstream TLS handshake failed"));
+    assert.equal(named.length, 5, "one line per failed handshake (Istio's 5 consecutive errors eject)");
+    assert.match(
+      named[0] ?? "",
+      new RegExp(
+        `warn upstream TLS handshake failed endpoint=${badHost} cluster="outbound\\|5000\\|\\|helloworld\\.sample\\.svc\\.cluster\\.local" kubeCluster=cluster3 reason="certificate chain ends at an unknown root \\(`,
+      ),
+    );
+    assert.ok(logs.some((l) => l.includes("endpoint ejected by outlier detection") && l.includes(badHost)));
+    assert.match(
+      client.rt.metrics.render(),
+      /isthmus_upstream_tls_handshake_failures_total\{cluster_name="outbound\|5000\|\|helloworld.sample.svc.cluster.local",reason="unknown_root"\} 5/,
+    );
+
+    const admin = await startAdminServers(
+      { runtime: client.rt, configDump: () => ({}), isReady: () => ({ ready: true, reason: "" }) },
+      { admin: 0, health: 0, prometheus: 0, host: "127.0.0.1" },
+    );
+    t.after(() => admin.close());
+    const text = await (await fetch(`http://127.0.0.1:${admin.ports.admin}/clusters`)).text();
+    assert.match(text, new RegExp(`::${badHost}::health_flags::/failed_outlier_check\n`));
+    assert.match(text, new RegExp(`::127.0.0.1:${good.port}::health_flags::healthy\n`));
+    const json = (await (await fetch(`http://127.0.0.1:${admin.ports.admin}/clusters?format=json`)).json()) as {
+      cluster_statuses: { hosts: { address: string; outlierCheck: string; lastFailure?: string }[] }[];
+    };
+    const host = json.cluster_statuses[0]?.hosts.find((h) => h.address === badHost);
+    assert.equal(host?.outlierCheck, "FAILED");
+    assert.match(host?.lastFailure ?? "", /^certificate chain ends at an unknown root/);
+    // Ejected: the next requests go straight to the good host.
+    const before = logs.length;
+    for (let i = 0; i < 3; i++) assert.equal((await get(client.port, "helloworld.sample:5000")).status, 200);
+    assert.equal(logs.length, before, "no more handshakes with the ejected host");
+  });
+
+  it("applies the route timeout to the whole request, retries included, and the per-try timeout to each attempt", async (t) => {
+    let arrivals = 0;
+    const hang = http.createServer(() => {
+      arrivals++;
+    });
+    await new Promise<void>((r) => hang.listen(0, "127.0.0.1", r));
+    t.after(() => {
+      hang.closeAllConnections();
+      hang.close();
+    });
+    const appPort = (hang.address() as AddressInfo).port;
+    const slow = await startServerSide(t, { appPort, cert: helloCert });
+    const gatewayRetry = { ...istioRetry, retryOn: new Set(["connect-failure", "gateway-error"]) };
+    // Route timeout only: one attempt, then 504 (a timeout of the route is never retried).
+    const routeOnly = await clientSide(
+      t,
+      meshConfig({ endpoints: [ep(slow.port, "cluster2")], timeoutMs: 150, retry: gatewayRetry }),
+    );
+    const res = await get(routeOnly.port, "helloworld.sample:5000");
+    assert.deepEqual(res, { status: 504, body: "upstream request timeout" });
+    assert.equal(arrivals, 1);
+    // Per-try timeout shorter than the route's: the attempt is retried, and the route's deadline ends it all.
+    arrivals = 0;
+    const perTry = await clientSide(
+      t,
+      meshConfig({
+        endpoints: [ep(slow.port, "cluster2")],
+        timeoutMs: 2000,
+        retry: { ...gatewayRetry, numRetries: 1, perTryTimeoutMs: 100 },
+      }),
+    );
+    const res2 = await get(perTry.port, "helloworld.sample:5000");
+    assert.deepEqual(res2, { status: 504, body: "upstream request timeout" });
+    assert.equal(arrivals, 2, "the first try timed out and was retried once");
   });
 
   it("refuses a client whose certificate comes from another root", async (t) => {

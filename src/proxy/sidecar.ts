@@ -60,7 +60,7 @@ export class Sidecar {
   constructor(opts: SidecarOptions) {
     this.#opts = opts;
     this.#log = opts.log;
-    this.runtime = new ProxyRuntime(opts.workload);
+    this.runtime = new ProxyRuntime(opts.workload, { log: opts.log.child("datapath") });
   }
 
   /** Ports actually bound (after start). */
