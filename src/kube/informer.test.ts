@@ -5,7 +5,7 @@ import { Backoff, silentLogger, waitFor } from "../base/index.js";
 import { FakeApiServer } from "../../test/support/fake-apiserver.js";
 import { KubeClient, type ListWatcher } from "./client.js";
 import { Informer, type InformerEvent } from "./informer.js";
-import { type ConfigMap, type Service, ResourceTypes } from "./objects.js";
+import { type ConfigMap, type ResourceType, type Service, ResourceTypes } from "./objects.js";
 import { Resources } from "../devcluster/api/types.js";
 import { startTestApiServer } from "../devcluster/apiserver/http/testing.js";
 
@@ -13,21 +13,31 @@ const svc = (name: string, labels: Record<string, string> = {}) => ({
   metadata: { name, namespace: "sample", labels },
 });
 
+/** Runs an informer of `type` (fast back-off, silent) until the test ends. */
+function runInformer<T extends Service | ConfigMap>(
+  t: { after: (fn: () => unknown) => void },
+  opts: { client: ListWatcher; type: ResourceType; namespace?: string },
+): { informer: Informer<T>; abort: AbortController } {
+  const abort = new AbortController();
+  const informer = new Informer<T>({ ...opts, log: silentLogger, backoff: new Backoff(20, 50) });
+  const run = informer.run(abort.signal);
+  t.after(async () => {
+    abort.abort();
+    await run;
+  });
+  return { informer, abort };
+}
+
 async function setup(t: { after: (fn: () => unknown) => void }, opts: { initial?: ReturnType<typeof svc>[] } = {}) {
   const server = new FakeApiServer();
   await server.start();
   for (const o of opts.initial ?? []) server.put("services", o);
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
-  const abort = new AbortController();
   const events: string[] = [];
   const waiters: { pred: (e: string) => boolean; resolve: () => void }[] = [];
-  const informer = new Informer<Service>({
-    client: new KubeClient(kc),
-    type: ResourceTypes.services,
-    log: silentLogger,
-    backoff: new Backoff(20, 50),
-  });
+  const { informer, abort } = runInformer<Service>(t, { client: new KubeClient(kc), type: ResourceTypes.services });
+  t.after(() => server.stop().catch(() => {}));
   informer.subscribe((e: InformerEvent<Service>) => {
     const s = `${e.type} ${e.object.metadata.name}`;
     events.push(s);
@@ -39,12 +49,6 @@ async function setup(t: { after: (fn: () => unknown) => void }, opts: { initial?
   });
   const seen = (s: string) =>
     new Promise<void>((resolve) => (events.includes(s) ? resolve() : waiters.push({ pred: (e) => e === s, resolve })));
-  const run = informer.run(abort.signal);
-  t.after(async () => {
-    abort.abort();
-    await run;
-    await server.stop().catch(() => {});
-  });
   return { server, informer, events, seen, abort };
 }
 
@@ -112,19 +116,8 @@ describe("Informer against an API server", () => {
     await server.start();
     const kc = new KubeConfig();
     kc.loadFromString(server.kubeconfig("fake", "wrong"));
-    const abort = new AbortController();
-    const informer = new Informer<Service>({
-      client: new KubeClient(kc),
-      type: ResourceTypes.services,
-      log: silentLogger,
-      backoff: new Backoff(20, 50),
-    });
-    const run = informer.run(abort.signal);
-    t.after(async () => {
-      abort.abort();
-      await run;
-      await server.stop();
-    });
+    const { informer } = runInformer<Service>(t, { client: new KubeClient(kc), type: ResourceTypes.services });
+    t.after(() => server.stop());
     await waitFor("the informer to report the failure", () => informer.lastError() !== undefined, { intervalMs: 10 });
     assert.match(informer.lastError() ?? "", /HTTP 401 Unauthorized/);
     assert.equal(informer.hasSynced(), false);
@@ -147,7 +140,6 @@ describe("Informer against the local cluster's API server", () => {
     await store.create(Resources.configmaps, cm("gone"));
     const kc = new KubeConfig();
     kc.loadFromFile(await api.writeKubeconfig());
-    const abort = new AbortController();
     const kube = new KubeClient(kc);
     let lists = 0;
     const counting: ListWatcher = {
@@ -157,20 +149,13 @@ describe("Informer against the local cluster's API server", () => {
       },
       watch: (...a) => kube.watch(...a),
     };
-    const informer = new Informer<ConfigMap>({
+    const { informer, abort } = runInformer<ConfigMap>(t, {
       client: counting,
       type: ResourceTypes.configmaps,
       namespace: "default",
-      log: silentLogger,
-      backoff: new Backoff(20, 50),
     });
     const events: string[] = [];
     informer.subscribe((e) => events.push(`${e.type} ${e.object.metadata.name}`));
-    const run = informer.run(abort.signal);
-    t.after(async () => {
-      abort.abort();
-      await run;
-    });
     await informer.waitForSync(abort.signal);
     assert.deepEqual(events.sort(), ["added gone", "added keep"]);
 
@@ -213,18 +198,7 @@ describe("Informer against the local cluster's API server", () => {
     t.after(() => api.close());
     const kc = new KubeConfig();
     kc.loadFromFile(await api.writeKubeconfig("not-a-token"));
-    const abort = new AbortController();
-    const informer = new Informer<ConfigMap>({
-      client: new KubeClient(kc),
-      type: ResourceTypes.configmaps,
-      log: silentLogger,
-      backoff: new Backoff(20, 50),
-    });
-    const run = informer.run(abort.signal);
-    t.after(async () => {
-      abort.abort();
-      await run;
-    });
+    const { informer } = runInformer<ConfigMap>(t, { client: new KubeClient(kc), type: ResourceTypes.configmaps });
     await waitFor("the refusal", () => informer.lastError(), { intervalMs: 10 });
     assert.match(informer.lastError() ?? "", new RegExp(`GET ${api.url}/api/v1/configmaps.*HTTP 401 Unauthorized`));
   });
