@@ -6,6 +6,13 @@ import { Aggregate, type RegistryChange } from "./aggregate.js";
 import type { ClusterService } from "./convert.js";
 
 const host = "helloworld.sample.svc.cluster.local";
+/** The addresses of cluster2's endpoints of `host`'s http port in the aggregate's current view. */
+const cluster2Addresses = (agg: Aggregate) =>
+  agg
+    .view()
+    .endpoints(host, "http")
+    .get("cluster2")
+    ?.map((e) => e.address);
 const svc = (vip: string, port = 5000): ClusterService => ({
   hostname: host,
   name: "helloworld",
@@ -134,33 +141,12 @@ describe("Aggregate", () => {
     const fresh = agg.createShard("cluster2");
     fresh.setService(host, svc("10.201.1.20"));
     fresh.setEndpoints(host, [ep("cluster2", "10.200.2.9")]);
-    assert.deepEqual(
-      agg
-        .view()
-        .endpoints(host, "http")
-        .get("cluster2")
-        ?.map((e) => e.address),
-      ["10.200.2.5"],
-    );
+    assert.deepEqual(cluster2Addresses(agg), ["10.200.2.5"]);
     agg.activate(fresh);
-    assert.deepEqual(
-      agg
-        .view()
-        .endpoints(host, "http")
-        .get("cluster2")
-        ?.map((e) => e.address),
-      ["10.200.2.9"],
-    );
+    assert.deepEqual(cluster2Addresses(agg), ["10.200.2.9"]);
     old.setEndpoints(host, []);
     agg.removeCluster("cluster2", old);
-    assert.deepEqual(
-      agg
-        .view()
-        .endpoints(host, "http")
-        .get("cluster2")
-        ?.map((e) => e.address),
-      ["10.200.2.9"],
-    );
+    assert.deepEqual(cluster2Addresses(agg), ["10.200.2.9"]);
   });
 
   it("removing a cluster drops all its services and endpoints with a full push", async () => {
