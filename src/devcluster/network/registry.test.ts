@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +32,22 @@ describe("allocation registry", () => {
     assert.equal(lookupCluster({ home, clusterName: "c3", registryDir: dir })?.podCidr, results[3]?.network.podCidr);
   });
 
+  it("lets go of the lock when a transaction ends, even if the holder then blocks its event loop", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "isth-reg-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    await new Registry(dir).transaction((state) => {
+      state.networks.held = { key: "held", home: "/h", name: "held", index: 0 };
+    });
+    // A synchronous child that needs the lock: it could never get it if releasing needed our event loop.
+    const script = `const { Registry } = await import(${JSON.stringify(new URL("./registry.ts", import.meta.url).href)});
+      await new Registry(${JSON.stringify(dir)}).transaction((s) => { s.networks.child = { key: "child", home: "/h", name: "child", index: 1 }; });`;
+    execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      timeout: 30_000,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    assert.deepEqual(Object.keys(new Registry(dir).read().networks).sort(), ["child", "held"]);
+  });
+
   it("keeps two ISTHMUS_HOMEs with the same network name apart", async (t) => {
     const dir = mkdtempSync(join(tmpdir(), "isth-reg-"));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,8 +77,17 @@ describe("allocation registry", () => {
     const state: RegistryState = { networks: {}, clusters: {} };
     const first = allocateInState(state, { home: "/h", clusterName: "a", networkName: "n", pid: 0 });
     assert.throws(
-      () => allocateInState(state, { home: "/h2", clusterName: "b", networkName: "n", pid: 0, apiPort: first.cluster.apiPort }),
-      (err: unknown) => err instanceof AllocationError && new RegExp(`port ${first.cluster.apiPort} is already used by cluster "a"`).test(err.message),
+      () =>
+        allocateInState(state, {
+          home: "/h2",
+          clusterName: "b",
+          networkName: "n",
+          pid: 0,
+          apiPort: first.cluster.apiPort,
+        }),
+      (err: unknown) =>
+        err instanceof AllocationError &&
+        new RegExp(`port ${first.cluster.apiPort} is already used by cluster "a"`).test(err.message),
     );
   });
 

@@ -2,11 +2,12 @@
  * The machine-wide allocation registry: which /20 each network has, which pod /24 and service
  * /24 each local cluster has, and which API server port. Several ISTHMUS_HOMEs (parallel test
  * runs) share one machine, so the registry is one JSON file under /run/isthmus guarded by an
- * exclusive flock(2) held by a `flock` child process for the duration of each transaction.
+ * exclusive flock(2) that this process holds on its own descriptor of `registry.lock` for the
+ * duration of each transaction (native/flock.c; Node exposes no flock).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { IsthmusError } from "../../base/index.js";
 
@@ -115,30 +116,55 @@ export class Registry {
     }
   }
 
-  /** Holds flock(2) on the lock file through a child `flock` process; released when its stdin closes or we die. */
-  #lock(): Promise<() => void> {
-    const child: ChildProcess = spawn(
-      "flock",
-      ["-x", join(this.dir, "registry.lock"), "sh", "-c", "echo locked; read _"],
-      {
-        stdio: ["pipe", "pipe", "inherit"],
-      },
-    );
-    return new Promise((resolve, reject) => {
-      let out = "";
-      child.once("error", reject);
-      child.once("exit", (code) => reject(new Error(`flock on ${this.dir}/registry.lock exited with ${code}`)));
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.includes("locked")) {
-          child.removeAllListeners("exit");
-          resolve(() => {
-            child.stdin?.end();
-          });
-        }
-      });
-    });
+  /**
+   * Takes flock(2) on our own descriptor of the lock file, polling with LOCK_NB so the event loop
+   * keeps running while another process holds it. The returned release is synchronous (unlock and
+   * close): a holder that blocks its event loop right after a transaction (execFileSync, a sync
+   * wait) has already let go, and a holder that dies lets go with its descriptors.
+   */
+  async #lock(): Promise<() => void> {
+    const lockFile = join(this.dir, "registry.lock");
+    const fd = openSync(lockFile, "a", 0o644);
+    try {
+      for (let delayMs = 2; !flockAddon().tryLock(fd); delayMs = Math.min(delayMs * 2, 50)) {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      try {
+        flockAddon().unlock(fd);
+      } finally {
+        closeSync(fd);
+      }
+    };
   }
+}
+
+interface FlockAddon {
+  /** LOCK_EX|LOCK_NB: true when taken, false when another open file description holds it. */
+  tryLock(fd: number): boolean;
+  unlock(fd: number): boolean;
+}
+
+let addon: FlockAddon | undefined;
+function flockAddon(): FlockAddon {
+  if (addon === undefined) {
+    const require = createRequire(import.meta.url);
+    try {
+      addon = require("../../../build/Release/flock.node") as FlockAddon;
+    } catch (err) {
+      throw new Error(
+        `the native flock addon for the allocation registry is not built (${err instanceof Error ? err.message : String(err)}); run \`npm ci\` (or \`npx node-gyp rebuild\`) in the checkout`,
+      );
+    }
+  }
+  return addon;
 }
 
 /** Finds the lowest free index in [from, to] not in `used`, or undefined. */
