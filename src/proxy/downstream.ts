@@ -64,3 +64,29 @@ export function createDownstreamServer(limits: DownstreamLimits, handler: http.R
   server.emit("listening");
   return server;
 }
+
+/**
+ * Waits for a connection's first bytes (they tell TLS from plaintext, HTTP/2 from HTTP/1.1),
+ * pauses the socket and puts them back, then calls `then`. A client that stays silent past
+ * `timeoutMs` goes to `onSilent` (default: closed; it would otherwise hold a connection before
+ * any deadline applies).
+ */
+export function onFirstBytes(
+  socket: Duplex,
+  timeoutMs: number,
+  then: (first: Buffer) => void,
+  onSilent: () => void = () => socket.destroy(),
+): void {
+  const onData = (first: Buffer) => {
+    clearTimeout(timer);
+    socket.pause();
+    socket.unshift(first);
+    then(first);
+  };
+  const timer = setTimeout(() => {
+    socket.off("data", onData);
+    onSilent();
+  }, timeoutMs);
+  socket.once("close", () => clearTimeout(timer));
+  socket.once("data", onData);
+}

@@ -4,11 +4,13 @@
 // answered by an HTTP/1.1 app behind the server sidecar.
 import assert from "node:assert/strict";
 import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import {
   type After,
   endpoint,
+  get,
   helloId,
   meshConfig,
   sleepId,
@@ -200,5 +202,21 @@ describe("HTTP/2 and gRPC through the sidecars", () => {
       req.end();
     });
     assert.equal(nr, 404);
+  });
+
+  it("carries an HTTP/1.1 request to an app that speaks only h2c (a GRPC/HTTP2 port)", async (t) => {
+    const app = http2.createServer((req, res) =>
+      res.end(`h2 app saw ${req.method} ${req.url} for ${req.headers[":authority"]}`),
+    );
+    await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
+    t.after(() => app.close());
+    const appPort = (app.address() as AddressInfo).port;
+    const server = await startServerSide(t, { appPort, cert: helloCert, appProtocol: "h2" });
+    const client = await startClientSide(t, {
+      config: meshConfig({ endpoints: [endpoint(server.port)] }),
+      cert: sleepCert,
+    });
+    const res = await get(client.port, "helloworld.sample:5000", "/hello");
+    assert.deepEqual(res, { status: 200, body: "h2 app saw GET /hello for helloworld.sample:5000" });
   });
 });

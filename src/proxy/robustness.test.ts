@@ -23,6 +23,7 @@ import {
   workload,
   workloadCert as meshCert,
 } from "./fixtures.test.js";
+import { InboundServer } from "./inbound/listener.js";
 import { ProxyRuntime } from "./runtime.js";
 import type { WorkloadCertificate } from "./tls/identity.js";
 
@@ -97,6 +98,28 @@ describe("sidecar robustness", () => {
       const answer = await raw(port, ["GET / HTTP/1.1\r\nhost: app.sample\r\n"], true);
       assert.match(answer, /^HTTP\/1\.1 408 /);
     }
+  });
+
+  it("closes a client that connects to an HTTP listener and never speaks; lets a server-first app speak on a TCP port", async (t) => {
+    const appPort = await app(t, (_req, res) => res.end("ok"));
+    const client = await outbound(t, appPort, { headersTimeoutMs: 200 });
+    assert.equal(await raw(client, [], true), "", "closed without an answer");
+    // A server-first protocol (greeting on connect) on an undeclared, PERMISSIVE port.
+    const greeter = net.createServer((s) => s.end("220 ready\r\n"));
+    await new Promise<void>((r) => greeter.listen(0, "127.0.0.1", r));
+    t.after(() => greeter.close());
+    const greeterPort = (greeter.address() as net.AddressInfo).port;
+    const rt = new ProxyRuntime(workload("server", "c1"));
+    const server = new InboundServer({
+      runtime: rt,
+      host: "127.0.0.1",
+      port: 0,
+      fixedPort: greeterPort,
+      limits: { headersTimeoutMs: 200 },
+    });
+    const port = await server.start();
+    t.after(() => server.destroy());
+    assert.equal(await raw(port, [], true), "220 ready\r\n");
   });
 
   it("passes an upstream reset mid-body on as a reset, and keeps serving", async (t) => {

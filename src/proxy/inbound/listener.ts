@@ -16,7 +16,7 @@ import type { InboundPort } from "../config/types.js";
 import { forwardHeaders, replyText } from "../outbound/http.js";
 import { splice } from "../outbound/tcp.js";
 import { parsePeerMetadata, peerMetadataHeader } from "../peer-metadata.js";
-import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
+import { createDownstreamServer, type DownstreamLimits, defaultDownstreamLimits, onFirstBytes } from "../downstream.js";
 import { listenOn } from "../listen.js";
 import type { ProxyRuntime } from "../runtime.js";
 import {
@@ -114,13 +114,21 @@ export class InboundServer {
       return;
     }
     const port = this.#opts.runtime.config.inbound.get(dstPort) ?? defaultInbound(dstPort);
-    socket.once("data", (first: Buffer) => {
-      socket.pause();
-      socket.unshift(first);
-      if (first[0] === 0x16) this.#acceptTls(socket, port);
-      else if (port.mtlsMode === "STRICT") socket.destroy();
-      else this.#serve(socket, { port, peer: undefined }, isH2Preface(first));
-    });
+    onFirstBytes(
+      socket,
+      this.#opts.limits?.headersTimeoutMs ?? defaultDownstreamLimits.headersTimeoutMs,
+      (first) => {
+        if (first[0] === 0x16) this.#acceptTls(socket, port);
+        else if (port.mtlsMode === "STRICT") socket.destroy();
+        else this.#serve(socket, { port, peer: undefined }, isH2Preface(first));
+      },
+      // A server-first protocol (the app speaks first) on a PERMISSIVE TCP port: plaintext it is.
+      () => {
+        if (port.kind === "tcp" && port.mtlsMode === "PERMISSIVE")
+          this.#serve(socket, { port, peer: undefined }, false);
+        else socket.destroy();
+      },
+    );
   }
 
   #acceptTls(socket: net.Socket, port: InboundPort): void {
@@ -268,6 +276,10 @@ export class InboundServer {
   #forward(ctx: InboundContext, req: http.IncomingMessage, res: http.ServerResponse): void {
     const headers = forwardHeaders(req.headers);
     const record = this.#requestContext(ctx, req.headers, headers);
+    if (ctx.port.appProtocol === "h2") {
+      this.#forwardH1ToH2(ctx, req, res, headers, record);
+      return;
+    }
     const upstream = http.request(
       {
         agent: this.#agent,
@@ -299,6 +311,52 @@ export class InboundServer {
       if (!res.writableFinished) upstream.destroy();
     });
     req.pipe(upstream);
+  }
+
+  /** An HTTP/1.1 request to an app that speaks only HTTP/2 (a GRPC/HTTP2 port): carried as one h2c stream. */
+  #forwardH1ToH2(
+    ctx: InboundContext,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    headers: http.OutgoingHttpHeaders,
+    record: (status: number) => void,
+  ): void {
+    const target = ctx.port;
+    const fail = (err: Error) => {
+      replyText(
+        res,
+        503,
+        `upstream connect error or disconnect/reset before headers. reset reason: ${err.message}`,
+        "UF",
+      );
+      record(503);
+    };
+    req.pause();
+    this.#appSessions
+      .get(`${target.targetHost}:${target.targetPort}`, () => connectH2c(target.targetHost, target.targetPort))
+      .then((session) => {
+        const h2Headers: http2.OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(headers)) if (k !== "host") h2Headers[k] = v;
+        h2Headers[":method"] = req.method ?? "GET";
+        h2Headers[":path"] = req.url ?? "/";
+        h2Headers[":authority"] = req.headers.host ?? `${target.targetHost}:${target.targetPort}`;
+        h2Headers[":scheme"] = "http";
+        const upstream = session.request(h2Headers);
+        upstream.on("response", (h) => {
+          const status = Number(h[":status"] ?? 502);
+          const out: http.OutgoingHttpHeaders = {};
+          for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out[k] = v;
+          res.writeHead(status, out);
+          upstream.pipe(res);
+          res.once("finish", () => record(status));
+        });
+        upstream.on("error", (err) => (res.headersSent ? res.destroy() : fail(err)));
+        res.once("close", () => {
+          if (!res.writableFinished) upstream.close(http2.constants.NGHTTP2_CANCEL);
+        });
+        req.pipe(upstream);
+        req.resume();
+      }, fail);
   }
 
   async close(): Promise<void> {

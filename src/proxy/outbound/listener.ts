@@ -8,7 +8,7 @@ import type http from "node:http";
 import net from "node:net";
 import { originalDestination } from "../capture/index.js";
 import { findOutboundListener } from "../config/types.js";
-import { createDownstreamServer, type DownstreamLimits } from "../downstream.js";
+import { createDownstreamServer, type DownstreamLimits, defaultDownstreamLimits, onFirstBytes } from "../downstream.js";
 import { H2Downstream, isH2Preface } from "../h2.js";
 import { listenOn } from "../listen.js";
 import type { ProxyRuntime } from "../runtime.js";
@@ -32,9 +32,11 @@ export class OutboundServer {
   readonly #http: http.Server;
   readonly #h2: H2Downstream<string>;
   readonly #routeOf = new WeakMap<net.Socket, string>();
+  readonly #firstBytesTimeoutMs: number;
 
   constructor(opts: OutboundServerOptions) {
     this.#opts = opts;
+    this.#firstBytesTimeoutMs = opts.limits?.headersTimeoutMs ?? defaultDownstreamLimits.headersTimeoutMs;
     this.#http = createDownstreamServer(opts.limits ?? {}, (req, res) => {
       const route = this.#routeOf.get(req.socket);
       if (route === undefined) {
@@ -85,9 +87,7 @@ export class OutboundServer {
     }
     const routeConfigName = listener.action.routeConfigName;
     // HTTP/2 with prior knowledge (h2c, gRPC) announces itself with its connection preface.
-    socket.once("data", (first: Buffer) => {
-      socket.pause();
-      socket.unshift(first);
+    onFirstBytes(socket, this.#firstBytesTimeoutMs, (first) => {
       // The HTTP/2 session reads the unshifted preface itself; resuming first would hand it to nobody.
       if (isH2Preface(first)) this.#h2.accept(socket, routeConfigName);
       else {
