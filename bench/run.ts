@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only store,controllers,xds,node,sidecar,guide]`: runs the benchmarks,
+ * `npm run bench [-- --only store,controllers,xds,eds,node,sidecar,guide]`: runs the benchmarks,
  * keeps every figure with the command, machine and date that made it in bench/results.json,
  * and writes BENCHMARKS.md from that file (a partial run keeps the other sections' last figures).
  */
@@ -119,6 +119,24 @@ const sections: Record<string, () => Promise<Omit<Section, "date" | "machine">>>
         "1,000 services × 10 endpoints in each of two Kubernetes clusters; clients are Isthmus xDS clients in a child process.",
     };
   },
+  async eds() {
+    const { runEdsDelayBench } = await import("./eds-delay.js");
+    const r = await runEdsDelayBench({ samples: Number(process.env.BENCH_EDS_SAMPLES ?? 20) });
+    const figures = Object.entries(r).map(([name, value]) => ({
+      name,
+      value,
+      unit: name.endsWith("Ms") ? "ms" : "",
+    }));
+    return {
+      title: "Control plane: cross-cluster EDS delay",
+      command: "npm run bench -- --only eds",
+      figures,
+      anchor:
+        "Istio pushes endpoint changes after PILOT_DEBOUNCE_AFTER (100 ms) of quiet, so 100 ms is the floor for any sample; istiod's own figures are not published for this path.",
+      notes:
+        "Two local clusters on one network, the guide's remote secret, cluster1's control plane run with --kubeconfig and one Isthmus xDS client subscribed to it. A pod in cluster2 flips readiness (exec probe on a flag file, period 1 s); each sample is from its Ready=True status at the bench's watch on cluster2 to the client's ClusterLoadAssignment holding its IP (EndpointSlice controller, informer, debounce, push, client). The probe period is before the sample starts.",
+    };
+  },
   async sidecar() {
     const { runSidecarBench, sidecarTable } = await import("./sidecar.js");
     const r = await runSidecarBench(Number(process.env.BENCH_SECONDS ?? 10));
@@ -169,13 +187,14 @@ const titles: Record<string, string> = {
   guide: "The whole guide",
   sidecar: "Data path: sidecars against direct and HAProxy",
   xds: "Control plane: xDS",
+  eds: "Control plane: cross-cluster EDS delay",
   store: "Local API server: object store",
   controllers: "Local cluster controllers",
   node: "Local cluster node",
 };
 
 function render(results: Results): string {
-  const order = ["guide", "sidecar", "xds", "store", "controllers", "node"];
+  const order = ["guide", "sidecar", "xds", "eds", "store", "controllers", "node"];
   const parts = [
     "# Benchmarks",
     "",

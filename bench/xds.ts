@@ -16,6 +16,10 @@ export interface XdsBenchOptions {
   readonly clients?: number;
   readonly edsUpdates?: number;
   readonly debounceAfterMs?: number;
+  /** HTTP/2 window of each client in bytes (0: grpc-js's 64 KiB); default 256 MiB, as Envoy. */
+  readonly clientFlowControlWindow?: number;
+  /** PILOT_PUSH_THROTTLE for the server. */
+  readonly concurrentSends?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -25,11 +29,15 @@ export interface XdsBenchResult {
   readonly clients: number;
   /** From the clients starting to every client holding CDS, LDS, RDS and all EDS. */
   readonly initialSyncMs: number;
+  /** CPU time the control plane's process spent from fork to the initial sync (user + system). */
+  readonly initialSyncServerCpuMs: number;
   /** A service added: from the push request to every client holding the new CDS (includes the debounce). */
   readonly fullPushMs: number;
   /** The server's own push loop time for that push (generation + encoding + writes). */
   readonly fullPushServerMs: number;
   readonly controlPlaneRssMb: number;
+  /** The control plane process's peak RSS over the whole run (getrusage maxrss). */
+  readonly controlPlanePeakRssMb: number;
   readonly controlPlaneHeapMb: number;
   readonly edsLatencyP50Ms: number;
   readonly edsLatencyP99Ms: number;
@@ -40,7 +48,7 @@ export interface XdsBenchResult {
 
 const now = () => performance.timeOrigin + performance.now();
 
-function buildView(services: number, perCluster: number, extra = 0): StaticServiceView {
+export function buildView(services: number, perCluster: number, extra = 0): StaticServiceView {
   const inputs = [];
   for (let i = 0; i < services + extra; i++) {
     const hostname = `svc-${i}.bench-${i % 20}.svc.cluster.local`;
@@ -91,7 +99,7 @@ type ChildMsg =
   | { kind: "eds"; at: number; names: readonly string[] };
 
 /** Child process body: N clients that follow CDS with EDS subscriptions, as Envoy does, and report arrivals. */
-async function runClients(target: string, count: number): Promise<void> {
+async function runClients(target: string, count: number, flowControlWindow: number): Promise<void> {
   const send = (m: ChildMsg) => process.send?.(m);
   const clients: XdsClient[] = [];
   send({ kind: "started", at: now() });
@@ -102,8 +110,14 @@ async function runClients(target: string, count: number): Promise<void> {
         id: `sidecar~10.215.${i >> 8}.${i & 255}~bench-client-${i}.bench-0~bench-0.svc.cluster.local`,
         metadata: { CLUSTER_ID: "cluster1", NAMESPACE: "bench-0" },
       },
-      // One channel per client, as separate proxies would have.
-      channelOptions: { "grpc.use_local_subchannel_pool": 1, "grpc.max_receive_message_length": -1 },
+      // One channel per client, as separate proxies would have. HTTP/2 windows as Envoy's defaults
+      // (256 MiB per stream and connection) unless the bench says otherwise: with grpc-js's 64 KiB a
+      // 3 MB EDS response needs ~50 window updates from a client process busy with 499 others.
+      channelOptions: {
+        "grpc.use_local_subchannel_pool": 1,
+        "grpc.max_receive_message_length": -1,
+        ...(flowControlWindow > 0 ? { "grpc-node.flow_control_window": flowControlWindow } : {}),
+      },
     });
     let synced = false;
     c.on("update", (u) => {
@@ -154,7 +168,12 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
   const debounceAfterMs = opts.debounceAfterMs ?? 100;
   const log = opts.log ?? (() => {});
   const state = { view: buildView(services, perCluster) };
-  const server = new XdsServer({ view: () => state.view, clusterId: "cluster1", debounceAfterMs });
+  const server = new XdsServer({
+    view: () => state.view,
+    clusterId: "cluster1",
+    debounceAfterMs,
+    ...(opts.concurrentSends !== undefined ? { concurrentSends: opts.concurrentSends } : {}),
+  });
   const port = await server.listen({ host: "127.0.0.1", port: 0 });
   let child: ChildProcess | undefined;
   try {
@@ -162,7 +181,12 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
     const started = now();
     child = fork(fileURLToPath(import.meta.url), [], {
       execArgv: ["--import", "tsx"],
-      env: { ...process.env, ISTHMUS_XDS_BENCH_CLIENTS: `127.0.0.1:${port}`, ISTHMUS_XDS_BENCH_COUNT: String(clients) },
+      env: {
+        ...process.env,
+        ISTHMUS_XDS_BENCH_CLIENTS: `127.0.0.1:${port}`,
+        ISTHMUS_XDS_BENCH_COUNT: String(clients),
+        ISTHMUS_XDS_BENCH_WINDOW: String(opts.clientFlowControlWindow ?? 256 << 20),
+      },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     child.on("message", (m) => {
@@ -188,6 +212,7 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
       });
 
     const startedMsg = collect(1, (m) => m.kind === "started", 120_000);
+    const cpuAtStart = process.cpuUsage();
     // Generous: on a busy 2-core machine 500 clients can take many minutes to sync.
     const slow = 120_000 + clients * 4000;
     const syncedMsgs = collect(clients, (m) => m.kind === "synced", slow);
@@ -195,6 +220,8 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
     const synced = await syncedMsgs;
     // Measured from the child's first client, not from fork: loading the child is not the server's work.
     const initialSyncMs = Math.max(...synced.map((m) => m.at)) - clientsStartedAt;
+    const syncCpu = process.cpuUsage(cpuAtStart);
+    const initialSyncServerCpuMs = (syncCpu.user + syncCpu.system) / 1000;
     log(
       `xds bench: ${clients} clients synced in ${initialSyncMs.toFixed(0)} ms; responses ${JSON.stringify(server.metrics.snapshot().pushesByType)}`,
     );
@@ -204,6 +231,10 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
 
     // Full push: one service added, every client gets a new CDS.
     const fullDone = collect(clients, (m) => m.kind === "cds" && m.size > services, slow);
+    // Clients follow the new CDS with an EDS subscription that includes the new service; a fast
+    // client's EDS can arrive before a slow one's CDS, so listen for it from now on.
+    const newCluster = `outbound|80||svc-${services}.bench-${services % 20}.svc.cluster.local`;
+    const caughtUp = collect(clients, (m) => m.kind === "eds" && m.names.includes(newCluster), slow);
     state.view = buildView(services, perCluster, 1);
     const fullAt = now();
     server.pushRequest({ full: true, reason: "bench: service added" });
@@ -214,10 +245,8 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
     log(
       `xds bench: full push reached all clients in ${fullPushMs.toFixed(0)} ms (server loop ${fullPushServerMs.toFixed(0)} ms)`,
     );
-    // Clients follow the new CDS with an EDS subscription that includes the new service: wait for
-    // every client to hold it, so EDS timing below does not queue behind that catch-up.
-    const newCluster = `outbound|80||svc-${services}.bench-${services % 20}.svc.cluster.local`;
-    await collect(clients, (m) => m.kind === "eds" && m.names.includes(newCluster), slow);
+    // Every client holds the new service's EDS before EDS timing starts, so it does not queue behind that catch-up.
+    await caughtUp;
     await server.idle();
 
     // EDS: one endpoint of one service in cluster2 turns not ready, then ready again.
@@ -243,9 +272,11 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
       endpointsPerService: perCluster * 2,
       clients,
       initialSyncMs: Math.round(initialSyncMs),
+      initialSyncServerCpuMs: Math.round(initialSyncServerCpuMs),
       fullPushMs: Math.round(fullPushMs),
       fullPushServerMs: Math.round(fullPushServerMs),
       controlPlaneRssMb: Math.round(mem.rss / 1048576),
+      controlPlanePeakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       controlPlaneHeapMb: Math.round(mem.heapUsed / 1048576),
       edsLatencyP50Ms: Math.round(quantile(samples, 0.5) * 10) / 10,
       edsLatencyP99Ms: Math.round(quantile(samples, 0.99) * 10) / 10,
@@ -263,7 +294,11 @@ export async function runXdsBench(opts: XdsBenchOptions = {}): Promise<XdsBenchR
 
 const clientTarget = process.env.ISTHMUS_XDS_BENCH_CLIENTS;
 if (clientTarget !== undefined && process.send !== undefined) {
-  await runClients(clientTarget, Number(process.env.ISTHMUS_XDS_BENCH_COUNT ?? "1"));
+  await runClients(
+    clientTarget,
+    Number(process.env.ISTHMUS_XDS_BENCH_COUNT ?? "1"),
+    Number(process.env.ISTHMUS_XDS_BENCH_WINDOW ?? "0"),
+  );
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // Run directly: `node --import tsx bench/xds.ts [services] [clients]`.
   const [services, clients] = process.argv.slice(2).map(Number);

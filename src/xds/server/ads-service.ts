@@ -42,7 +42,8 @@ export const adsServiceDefinition = {
     responseStream: true,
     requestSerialize: (m: DeltaDiscoveryRequest) => asBuffer(toBinary(DeltaDiscoveryRequestSchema, m)),
     requestDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryRequestSchema, b),
-    responseSerialize: (m: DeltaDiscoveryResponse) => asBuffer(toBinary(DeltaDiscoveryResponseSchema, m)),
+    responseSerialize: (m: DeltaDiscoveryResponse | Buffer) =>
+      Buffer.isBuffer(m) ? m : asBuffer(toBinary(DeltaDiscoveryResponseSchema, m)),
     responseDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryResponseSchema, b),
   },
 } satisfies ServiceDefinition;

@@ -2,22 +2,22 @@
  * The ADS server: state-of-the-world and delta streams over gRPC, per-proxy subscriptions,
  * versions and nonces, ACK/NACK bookkeeping, debounced pushes from the registry, debug views
  * (syncz, config dump) and metrics. It reads the mesh only through `view()` and the generators.
+ *
+ * Cost model (docs in bench/xds.ts): each resource is encoded once per push and shared; a SotW
+ * response whose bytes another proxy already got in this push is shared whole (nonces are unique
+ * server-wide, so one nonce may serve many streams); writes go through one SendLimiter, so a push
+ * to many slow proxies waits on gRPC flow control instead of buffering a copy per proxy.
  */
 import { createHash } from "node:crypto";
-import { create, type DescMessage, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type DescMessage, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Any, AnySchema, anyPack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { errorMessage, type Logger, silentLogger } from "../../base/index.js";
-import {
-  type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
-  DeltaDiscoveryResponseSchema,
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-} from "../../gen/envoy/service/discovery/v3/discovery_pb.js";
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from "../../gen/envoy/service/discovery/v3/discovery_pb.js";
 import type { ClusterId, ProxyView, ServiceView } from "../../model/index.js";
 import { type Clock, Debouncer, type MergedPush, type PushRequest, realClock } from "../push/debounce.js";
 import { XdsMetrics } from "../push/metrics.js";
+import { type ReleaseSlot, SendLimiter } from "../push/send-limiter.js";
 import {
   allTypeUrls,
   defaultMeshSettings,
@@ -32,7 +32,12 @@ import { generate, schemaOf, xdsRegistry } from "../resources/generate.js";
 import { adsServiceDefinition } from "./ads-service.js";
 import { classifyRequest } from "./classify.js";
 import { proxyFromNode } from "./node.js";
-import { encodeDiscoveryResponse, encodeResourceField } from "./wire.js";
+import {
+  encodeDeltaDiscoveryResponse,
+  encodeDeltaResourceField,
+  encodeDiscoveryResponse,
+  encodeResourceField,
+} from "./wire.js";
 
 export interface XdsServerOptions {
   /** The latest service view; read at the start of every push (and for the first request). */
@@ -45,6 +50,8 @@ export interface XdsServerOptions {
   /** PILOT_DEBOUNCE_AFTER / PILOT_DEBOUNCE_MAX in ms; defaults 100 and 10,000. */
   readonly debounceAfterMs?: number;
   readonly debounceMaxMs?: number;
+  /** PILOT_PUSH_THROTTLE: responses being written at once across all streams; default 25. */
+  readonly concurrentSends?: number;
   /** Time source for debounce and convergence; tests inject one. */
   readonly clock?: Clock;
   readonly log?: Logger;
@@ -124,18 +131,36 @@ interface Connection {
   readonly peer: string;
   readonly connectedAt: Date;
   readonly watches: Map<TypeUrl, Watch>;
-  nonces: number;
-  readonly sendSotw?: (r: Buffer) => void;
-  readonly sendDelta?: (r: DeltaDiscoveryResponse) => void;
+  /** Encoded responses waiting for a send slot, oldest first; one is written at a time. */
+  readonly outbox: Buffer[];
+  writing: boolean;
+  closed: boolean;
+  /** The send slot held by the write in flight, released when gRPC is done with it or the stream goes. */
+  slot: ReleaseSlot | undefined;
+  /** Hands bytes to gRPC; `done` runs once they are written (or failed). */
+  readonly write: (bytes: Buffer, done: () => void) => void;
   readonly close: () => void;
 }
 
-type Encoded = SentResource & { readonly any: Any; readonly field: Buffer };
+interface Encoded extends SentResource {
+  readonly any: Any;
+  readonly field: Buffer;
+  /** The resource as a DeltaDiscoveryResponse `resources` field, built on first use by a delta stream. */
+  deltaField?: Buffer;
+}
 
-/** A push's inputs plus an encoding cache, so shared resources are serialized once per push. */
+/** Bytes of SotW responses a push keeps for sharing; beyond it, responses are still sent, just not kept. */
+const sharedResponseBudget = 128 << 20;
+
+/**
+ * A push's inputs plus what it has encoded: each resource once, and each distinct SotW response
+ * once (keyed by type and content version, so proxies of the same shape get the same bytes).
+ */
 class PushState {
   readonly ctx: PushContext;
   readonly #encoded = new WeakMap<object, Encoded>();
+  readonly #responses = new Map<string, { readonly nonce: string; readonly bytes: Buffer }>();
+  #responseBytes = 0;
   constructor(ctx: PushContext) {
     this.ctx = ctx;
   }
@@ -144,9 +169,21 @@ class PushState {
     if (hit !== undefined) return hit;
     const any = anyPack(schemaOf[typeUrl] as DescMessage, g.message);
     const hash = createHash("sha256").update(any.value).digest("base64url").slice(0, 16);
-    const enc = { name: g.name, hash, any, field: encodeResourceField(any.typeUrl, any.value) };
+    const enc: Encoded = { name: g.name, hash, any, field: encodeResourceField(any.typeUrl, any.value) };
     this.#encoded.set(g.message, enc);
     return enc;
+  }
+  deltaField(r: Encoded): Buffer {
+    r.deltaField ??= encodeDeltaResourceField(r.name, r.hash, r.field);
+    return r.deltaField;
+  }
+  sharedResponse(key: string): { readonly nonce: string; readonly bytes: Buffer } | undefined {
+    return this.#responses.get(key);
+  }
+  keepResponse(key: string, nonce: string, bytes: Buffer): void {
+    if (this.#responseBytes + bytes.length > sharedResponseBudget) return;
+    this.#responseBytes += bytes.length;
+    this.#responses.set(key, { nonce, bytes });
   }
 }
 
@@ -159,12 +196,6 @@ function chainVersion(prev: string, changed: readonly SentResource[], removed: r
   for (const r of changed) h.update(`${r.name}\0${r.hash}\n`);
   for (const n of removed) h.update(`-${n}\n`);
   return h.digest("base64url").slice(0, 12);
-}
-
-function sameContent(a: ReadonlyMap<string, SentResource>, b: ReadonlyMap<string, SentResource>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [name, r] of b) if (a.get(name)?.hash !== r.hash) return false;
-  return true;
 }
 
 function versionOf(sent: ReadonlyMap<string, SentResource>): string {
@@ -183,7 +214,10 @@ export class XdsServer {
   readonly #mesh: MeshSettings;
   readonly #debouncer: Debouncer;
   readonly #connections = new Map<string, Connection>();
+  readonly #sends: SendLimiter;
   #state: PushState | undefined;
+  /** Server-wide nonce counter: a nonce never repeats on any stream, so one response may serve many. */
+  #nonces = 0;
   #lastView: ServiceView | undefined;
   #server: grpc.Server | undefined;
   #connCounter = 0;
@@ -201,15 +235,16 @@ export class XdsServer {
       log: this.#log,
       push: (merged) => this.#push(merged),
     });
+    this.#sends = new SendLimiter(opts.concurrentSends ?? 25);
   }
 
   /** Adds the ADS service to a gRPC server the caller owns (e.g. one also serving the CA on 15012). */
   register(server: grpc.Server): void {
     server.addService(adsServiceDefinition, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse | Buffer>) =>
-        this.#serveSotw(call),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
-        this.#serveDelta(call),
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) =>
+        this.#serve(call, "sotw", (conn, req) => this.#onSotwRequest(conn, req)),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) =>
+        this.#serve(call, "delta", (conn, req) => this.#onDeltaRequest(conn, req)),
     });
   }
 
@@ -363,15 +398,25 @@ export class XdsServer {
   }
 
   #removeConnection(conn: Connection | undefined): void {
-    if (conn === undefined || !this.#connections.delete(conn.id)) return;
+    if (conn === undefined) return;
+    conn.closed = true;
+    conn.outbox.length = 0;
+    // A write gRPC will never finish must not keep its send slot.
+    conn.slot?.();
+    if (!this.#connections.delete(conn.id)) return;
     this.metrics.connectedProxies = this.#connections.size;
     this.#log.info("proxy disconnected", { id: conn.id });
   }
 
-  #serveSotw(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse | Buffer>): void {
+  /** One ADS stream of either kind: the first request names the proxy; every request goes to `onRequest`. */
+  #serve<Req extends DiscoveryRequest | DeltaDiscoveryRequest>(
+    call: grpc.ServerDuplexStream<Req, Buffer>,
+    mode: Connection["mode"],
+    onRequest: (conn: Connection, req: Req) => void,
+  ): void {
     let conn: Connection | undefined;
     const done = () => this.#removeConnection(conn);
-    call.on("data", (req: DiscoveryRequest) => {
+    call.on("data", (req: Req) => {
       try {
         if (conn === undefined) {
           const proxy = this.#proxyFor(req.node);
@@ -382,20 +427,27 @@ export class XdsServer {
           conn = {
             id: `${proxy.id}-${++this.#connCounter}`,
             proxy,
-            mode: "sotw",
+            mode,
             peer: call.getPeer(),
             connectedAt: new Date(),
             watches: new Map(),
-            nonces: 0,
-            sendSotw: (r) => call.write(r),
+            outbox: [],
+            writing: false,
+            closed: false,
+            slot: undefined,
+            write: (bytes, written) => call.write(bytes, () => written()),
             close: () => call.end(),
           };
           if (this.#closed) return call.end();
           this.#addConnection(conn);
         }
-        this.#onSotwRequest(conn, req);
+        onRequest(conn, req);
       } catch (err) {
-        this.#log.error("xDS request failed", { id: conn?.id, type: req.typeUrl, error: errorMessage(err) });
+        this.#log.error(`${mode === "delta" ? "delta " : ""}xDS request failed`, {
+          id: conn?.id,
+          type: req.typeUrl,
+          error: errorMessage(err),
+        });
       }
     });
     call.on("end", () => {
@@ -407,43 +459,34 @@ export class XdsServer {
     call.on("close", done);
   }
 
-  #serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
-    let conn: Connection | undefined;
-    const done = () => this.#removeConnection(conn);
-    call.on("data", (req: DeltaDiscoveryRequest) => {
+  /** Queues a response; writes leave in order, one at a time per stream, within the server-wide limit. */
+  #send(conn: Connection, bytes: Buffer): void {
+    if (conn.closed) return;
+    conn.outbox.push(bytes);
+    this.#pump(conn);
+  }
+
+  #pump(conn: Connection): void {
+    if (conn.writing || conn.closed) return;
+    const bytes = conn.outbox.shift();
+    if (bytes === undefined) return;
+    conn.writing = true;
+    this.#sends.acquire((release) => {
+      if (conn.closed) return release();
+      conn.slot = release;
+      const written = () => {
+        release();
+        conn.slot = undefined;
+        conn.writing = false;
+        this.#pump(conn);
+      };
       try {
-        if (conn === undefined) {
-          const proxy = this.#proxyFor(req.node);
-          if (typeof proxy === "string") {
-            call.emit("error", Object.assign(new Error(proxy), { code: grpc.status.INVALID_ARGUMENT, details: proxy }));
-            return;
-          }
-          conn = {
-            id: `${proxy.id}-${++this.#connCounter}`,
-            proxy,
-            mode: "delta",
-            peer: call.getPeer(),
-            connectedAt: new Date(),
-            watches: new Map(),
-            nonces: 0,
-            sendDelta: (r) => call.write(r),
-            close: () => call.end(),
-          };
-          if (this.#closed) return call.end();
-          this.#addConnection(conn);
-        }
-        this.#onDeltaRequest(conn, req);
+        conn.write(bytes, written);
       } catch (err) {
-        this.#log.error("delta xDS request failed", { id: conn?.id, type: req.typeUrl, error: errorMessage(err) });
+        this.#log.error("xDS write failed", { id: conn.id, error: errorMessage(err) });
+        written();
       }
     });
-    call.on("end", () => {
-      done();
-      call.end();
-    });
-    call.on("error", done);
-    call.on("cancelled", done);
-    call.on("close", done);
   }
 
   #onSotwRequest(conn: Connection, req: DiscoveryRequest): void {
@@ -476,7 +519,7 @@ export class XdsServer {
         }
         w.names = new Set(req.resourceNames);
         w.wildcard = w.names.size === 0 && wildcardTypes.has(typeUrl);
-        this.#respondSotw(conn, w, this.#current(), undefined, true);
+        this.#respond(conn, w, this.#current(), { force: true });
         return;
       }
     }
@@ -505,47 +548,6 @@ export class XdsServer {
     // A named subscription with no names wants nothing (an empty set would mean "all" to a generator).
     if (names !== undefined && names.size === 0) return [];
     return generate(state.ctx, conn.proxy, w.typeUrl, names).map((g: Generated) => state.encode(w.typeUrl, g));
-  }
-
-  /**
-   * Sends the state of the world for one type, or (with `only`) just the named resources that
-   * changed, which SotW allows for EDS/RDS. Skips the send when nothing changed unless `force`.
-   */
-  #respondSotw(
-    conn: Connection,
-    w: Watch,
-    state: PushState,
-    trigger?: number,
-    force = false,
-    only?: ReadonlySet<string>,
-  ): void {
-    const fresh = this.#generate(conn, w, state, only);
-    let sent: Map<string, SentResource>;
-    let toSend: Encoded[];
-    if (only === undefined) {
-      sent = new Map(fresh.map((r) => [r.name, r]));
-      toSend = fresh;
-    } else {
-      toSend = fresh.filter((r) => w.sent.get(r.name)?.hash !== r.hash);
-      sent = new Map(w.sent);
-      for (const r of toSend) sent.set(r.name, r);
-    }
-    if (!force && (only !== undefined ? toSend.length === 0 : sameContent(w.sent, sent))) return;
-    const version = only === undefined ? versionOf(sent) : chainVersion(w.version, toSend);
-    const nonce = `${++conn.nonces}`;
-    w.sent = sent;
-    w.version = version;
-    w.nonce = nonce;
-    w.trigger = trigger;
-    this.metrics.countPush(shortType(w.typeUrl));
-    conn.sendSotw?.(
-      encodeDiscoveryResponse(
-        version,
-        w.typeUrl,
-        nonce,
-        toSend.map((r) => r.field),
-      ),
-    );
   }
 
   #onDeltaRequest(conn: Connection, req: DeltaDiscoveryRequest): void {
@@ -592,43 +594,77 @@ export class XdsServer {
       w.names.delete(n);
       w.sent.delete(n);
     }
-    if (first || changed) this.#respondDelta(conn, w, this.#current(), undefined, first);
+    if (first || changed) this.#respond(conn, w, this.#current(), { force: first });
   }
 
-  /** Sends what changed since the client's known versions: new/updated resources and removals. */
-  #respondDelta(
+  /**
+   * Answers one watch from `state`. SotW sends the type's whole state, or with `only` just the
+   * named resources that changed (SotW allows that for EDS/RDS); delta sends what changed since
+   * the versions the client holds, and the names it no longer has. Nothing is sent when nothing
+   * changed, unless `force` (a request must be answered).
+   */
+  #respond(
     conn: Connection,
     w: Watch,
     state: PushState,
-    trigger?: number,
-    force = false,
-    only?: ReadonlySet<string>,
+    opts: { readonly trigger?: number; readonly force?: boolean; readonly only?: ReadonlySet<string> },
   ): void {
+    const { only } = opts;
+    const delta = conn.mode === "delta";
+    const full = only === undefined;
     const fresh = this.#generate(conn, w, state, only);
-    const freshNames = new Set(fresh.map((r) => r.name));
     const updated = fresh.filter((r) => w.sent.get(r.name)?.hash !== r.hash);
-    const removed = [...w.sent.keys()].filter(
-      (n) => !freshNames.has(n) && (only === undefined || only.has(n)) && (w.wildcard || w.names.has(n)),
-    );
-    if (!force && updated.length === 0 && removed.length === 0) return;
-    const sent = new Map(w.sent);
-    for (const r of updated) sent.set(r.name, r);
-    for (const n of removed) sent.delete(n);
-    const nonce = `${++conn.nonces}`;
-    w.sent = sent;
-    w.version = only === undefined ? versionOf(sent) : chainVersion(w.version, updated, removed);
-    w.nonce = nonce;
-    w.trigger = trigger;
-    this.metrics.countPush(shortType(w.typeUrl));
-    conn.sendDelta?.(
-      create(DeltaDiscoveryResponseSchema, {
-        systemVersionInfo: w.version,
-        typeUrl: w.typeUrl,
+    let removed: string[] = [];
+    if (full || delta) {
+      const freshNames = new Set(fresh.map((r) => r.name));
+      removed = [...w.sent.keys()].filter(
+        (n) => !freshNames.has(n) && (full || only.has(n)) && (!delta || w.wildcard || w.names.has(n)),
+      );
+    }
+    if (opts.force !== true && updated.length === 0 && removed.length === 0) return;
+    let sent: Map<string, SentResource>;
+    if (full && !delta) sent = new Map(fresh.map((r) => [r.name, r]));
+    else {
+      sent = new Map(w.sent);
+      for (const r of updated) sent.set(r.name, r);
+      for (const n of removed) sent.delete(n);
+    }
+    const version = full ? versionOf(sent) : chainVersion(w.version, updated, removed);
+    let nonce: string;
+    let bytes: Buffer;
+    if (delta) {
+      nonce = `${++this.#nonces}`;
+      bytes = encodeDeltaDiscoveryResponse(
+        version,
+        w.typeUrl,
         nonce,
-        resources: updated.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
-        removedResources: removed.sort(),
-      }),
-    );
+        updated.map((r) => state.deltaField(r)),
+        removed.sort(),
+      );
+    } else {
+      // Same type and version means the same resources in the same order: the same bytes. A
+      // stream that already holds this very response (a forced re-send) gets a nonce of its own.
+      const key = `${w.typeUrl}\0${full ? "all" : "changed"}\0${version}`;
+      const shared = state.sharedResponse(key);
+      if (shared !== undefined && shared.nonce !== w.nonce) ({ nonce, bytes } = shared);
+      else {
+        nonce = `${++this.#nonces}`;
+        const toSend = full ? fresh : updated;
+        bytes = encodeDiscoveryResponse(
+          version,
+          w.typeUrl,
+          nonce,
+          toSend.map((r) => r.field),
+        );
+        if (shared === undefined) state.keepResponse(key, nonce, bytes);
+      }
+    }
+    w.sent = sent;
+    w.version = version;
+    w.nonce = nonce;
+    w.trigger = opts.trigger;
+    this.metrics.countPush(shortType(w.typeUrl));
+    this.#send(conn, bytes);
   }
 
   async #push(merged: MergedPush): Promise<void> {
@@ -662,11 +698,11 @@ export class XdsServer {
   }
 
   #pushConnection(conn: Connection, state: PushState, merged: MergedPush, edsNames: readonly string[]): void {
-    const respond = conn.mode === "sotw" ? this.#respondSotw.bind(this) : this.#respondDelta.bind(this);
+    const trigger = merged.firstEventAt;
     if (merged.full) {
       for (const t of allTypeUrls) {
         const w = conn.watches.get(t);
-        if (w !== undefined && w.nonce !== "") respond(conn, w, state, merged.firstEventAt);
+        if (w !== undefined && w.nonce !== "") this.#respond(conn, w, state, { trigger });
       }
       return;
     }
@@ -675,6 +711,6 @@ export class XdsServer {
     const affected = new Set<string>();
     const has = (name: string) => (w.wildcard ? w.sent.has(name) : w.names.has(name));
     for (const name of edsNames) if (has(name)) affected.add(name);
-    if (affected.size > 0) respond(conn, w, state, merged.firstEventAt, false, affected);
+    if (affected.size > 0) this.#respond(conn, w, state, { trigger, only: affected });
   }
 }

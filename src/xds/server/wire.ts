@@ -3,7 +3,9 @@
  * DiscoveryResponse. Each resource is encoded once per push as a ready-made `resources` field and
  * shared by every proxy it goes to, so a response costs one concatenation instead of a re-encode
  * of every resource. Field numbers are those of envoy.service.discovery.v3.DiscoveryResponse
- * (version_info 1, resources 2, type_url 4, nonce 5) and google.protobuf.Any (type_url 1, value 2).
+ * (version_info 1, resources 2, type_url 4, nonce 5), DeltaDiscoveryResponse (system_version_info 1,
+ * resources 2, type_url 4, nonce 5, removed_resources 6), Resource (version 1, resource 2, name 3)
+ * and google.protobuf.Any (type_url 1, value 2).
  */
 
 function varint(n: number): Buffer {
@@ -40,5 +42,34 @@ export function encodeDiscoveryResponse(
   parts.push(...resourceFields);
   if (typeUrl !== "") parts.push(lengthDelimited(4, Buffer.from(typeUrl)));
   if (nonce !== "") parts.push(lengthDelimited(5, Buffer.from(nonce)));
+  return Buffer.concat(parts);
+}
+
+/**
+ * The `resources` field (2) of a DeltaDiscoveryResponse: a Resource holding `version`, the packed
+ * resource and `name`. `anyField` is what encodeResourceField returned: Resource keeps its Any in
+ * field 2 as well, so those bytes are reused as they are.
+ */
+export function encodeDeltaResourceField(name: string, version: string, anyField: Buffer): Buffer {
+  return lengthDelimited(
+    2,
+    Buffer.concat([lengthDelimited(1, Buffer.from(version)), anyField, lengthDelimited(3, Buffer.from(name))]),
+  );
+}
+
+/** A whole DeltaDiscoveryResponse from pre-encoded Resource fields and the names removed. */
+export function encodeDeltaDiscoveryResponse(
+  systemVersionInfo: string,
+  typeUrl: string,
+  nonce: string,
+  resourceFields: readonly Buffer[],
+  removedResources: readonly string[],
+): Buffer {
+  const parts: Buffer[] = [];
+  if (systemVersionInfo !== "") parts.push(lengthDelimited(1, Buffer.from(systemVersionInfo)));
+  parts.push(...resourceFields);
+  if (typeUrl !== "") parts.push(lengthDelimited(4, Buffer.from(typeUrl)));
+  if (nonce !== "") parts.push(lengthDelimited(5, Buffer.from(nonce)));
+  for (const name of removedResources) parts.push(lengthDelimited(6, Buffer.from(name)));
   return Buffer.concat(parts);
 }
