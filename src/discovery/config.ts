@@ -7,6 +7,7 @@ import { type EnvSource, defineEnv, errorMessage, parseDuration, readEnv } from 
 import type { InjectValues } from "../inject/index.js";
 import type { ClusterId, NetworkId } from "../model/index.js";
 import { debounceAfterEnv, debounceMaxEnv } from "../xds/push/debounce.js";
+import { pushThrottleEnv } from "../xds/push/send-limiter.js";
 
 export const clusterIdEnv = defineEnv<string>({
   name: "CLUSTER_ID",
@@ -76,6 +77,8 @@ export interface DiscoveryEnv {
   /** PILOT_DEBOUNCE_AFTER / PILOT_DEBOUNCE_MAX, in ms. */
   readonly debounceAfterMs: number;
   readonly debounceMaxMs: number;
+  /** PILOT_PUSH_THROTTLE: xDS responses written at once; the server's default when absent. */
+  readonly pushThrottle?: number;
 }
 
 /** Reads every variable, reporting all bad values at once (ConfigError). */
@@ -90,6 +93,7 @@ export function readDiscoveryEnv(env: EnvSource): DiscoveryEnv {
     metaNetwork: metaNetworkEnv,
     debounceAfterMs: debounceAfterEnv,
     debounceMaxMs: debounceMaxEnv,
+    pushThrottle: pushThrottleEnv,
   });
   return {
     clusterId: v.clusterId,
@@ -100,6 +104,7 @@ export function readDiscoveryEnv(env: EnvSource): DiscoveryEnv {
     network: v.network || v.metaNetwork,
     debounceAfterMs: v.debounceAfterMs,
     debounceMaxMs: v.debounceMaxMs,
+    pushThrottle: v.pushThrottle,
   };
 }
 

@@ -269,6 +269,7 @@ export class ControlPlane {
       trustDomain: this.#mesh.trustDomain,
       debounceAfterMs: env.debounceAfterMs,
       debounceMaxMs: env.debounceMaxMs,
+      ...(env.pushThrottle !== undefined ? { pushThrottle: env.pushThrottle } : {}),
       log: log.child("xds"),
     });
     this.#aggregate.onChange((c) => this.#xds?.onRegistryChange(c));

@@ -11,7 +11,7 @@
  * ```
  * Environment: CLUSTER_ID (default Kubernetes), POD_NAMESPACE (istio-system), NETWORK or
  * ISTIO_META_NETWORK, PILOT_REMOTE_CLUSTER_TIMEOUT (30s), PILOT_DEBOUNCE_AFTER/MAX,
- * PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS, ISTHMUS_LOG_LEVEL. Mesh config (trustDomain,
+ * PILOT_PUSH_THROTTLE (25), PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS, ISTHMUS_LOG_LEVEL. Mesh config (trustDomain,
  * meshId) from ConfigMap `istio` key `mesh`; injector values from ConfigMap
  * `istio-sidecar-injector` key `values`.
  */

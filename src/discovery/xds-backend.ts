@@ -19,6 +19,8 @@ export interface XdsBackendContext {
   readonly trustDomain: string;
   readonly debounceAfterMs: number;
   readonly debounceMaxMs: number;
+  /** PILOT_PUSH_THROTTLE; the server's default when absent. */
+  readonly pushThrottle?: number;
   readonly log: Logger;
 }
 
@@ -50,6 +52,7 @@ export const defaultXdsBackend: XdsBackendFactory = (ctx) => {
     mesh: { trustDomain: ctx.trustDomain, dnsDomain: "cluster.local" },
     debounceAfterMs: ctx.debounceAfterMs,
     debounceMaxMs: ctx.debounceMaxMs,
+    ...(ctx.pushThrottle !== undefined ? { concurrentSends: ctx.pushThrottle } : {}),
     log: ctx.log,
   });
   return {

@@ -17,7 +17,7 @@ import type { DeltaDiscoveryRequest, DiscoveryRequest } from "../../gen/envoy/se
 import type { ClusterId, ProxyView, ServiceView } from "../../model/index.js";
 import { type Clock, Debouncer, type MergedPush, type PushRequest, realClock } from "../push/debounce.js";
 import { XdsMetrics } from "../push/metrics.js";
-import { type ReleaseSlot, SendLimiter } from "../push/send-limiter.js";
+import { pushThrottleEnv, type ReleaseSlot, SendLimiter } from "../push/send-limiter.js";
 import {
   allTypeUrls,
   defaultMeshSettings,
@@ -235,7 +235,7 @@ export class XdsServer {
       log: this.#log,
       push: (merged) => this.#push(merged),
     });
-    this.#sends = new SendLimiter(opts.concurrentSends ?? 25);
+    this.#sends = new SendLimiter(opts.concurrentSends ?? pushThrottleEnv.defaultValue);
   }
 
   /** Adds the ADS service to a gRPC server the caller owns (e.g. one also serving the CA on 15012). */
