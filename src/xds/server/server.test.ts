@@ -13,6 +13,9 @@ import {
   type DeltaDiscoveryRequest,
   DeltaDiscoveryRequestSchema,
   type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  DiscoveryRequestSchema,
+  type DiscoveryResponse,
 } from "../../gen/envoy/service/discovery/v3/discovery_pb.js";
 import type { ServiceView } from "../../model/index.js";
 import { XdsClient, type XdsClientOptions } from "../client/client.js";
@@ -362,3 +365,79 @@ async function waitUntil(cond: () => boolean, timeoutMs = 20_000): Promise<void>
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test("proxies of the same shape get one shared response; a re-request on the same stream gets a nonce of its own", async (t) => {
+  const { port } = await startServer(t);
+  const Ctor = grpc.makeGenericClientConstructor(adsServiceDefinition, "ADS");
+  const raw = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  t.after(() => raw.close());
+  const open = () => {
+    const call = raw.makeBidiStreamRequest(
+      adsServiceDefinition.StreamAggregatedResources.path,
+      adsServiceDefinition.StreamAggregatedResources.requestSerialize,
+      adsServiceDefinition.StreamAggregatedResources.responseDeserialize,
+    ) as grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+    t.after(() => call.cancel());
+    call.on("error", () => {});
+    const queue: DiscoveryResponse[] = [];
+    let wake: (() => void) | undefined;
+    call.on("data", (r: DiscoveryResponse) => {
+      queue.push(r);
+      wake?.();
+    });
+    const next = async () => {
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      return queue.shift() as DiscoveryResponse;
+    };
+    const send = (r: MessageInitShape<typeof DiscoveryRequestSchema>) => call.write(create(DiscoveryRequestSchema, r));
+    return { next, send };
+  };
+  // Two sleep replicas: same namespace, cluster and IP-derived inbound set, different pods.
+  const a = open();
+  const b = open();
+  a.send({ node: create(NodeSchema, sleepNode), typeUrl: TypeUrl.Cluster });
+  b.send({
+    node: create(NodeSchema, { ...sleepNode, id: sleepNode.id.replace("abcde", "fghij") }),
+    typeUrl: TypeUrl.Cluster,
+  });
+  const [ra, rb] = [await a.next(), await b.next()];
+  assert.equal(ra.nonce, rb.nonce, "the same response should serve both proxies");
+  assert.equal(ra.versionInfo, rb.versionInfo);
+  assert.deepEqual(
+    ra.resources.map((r) => r.value),
+    rb.resources.map((r) => r.value),
+  );
+  // The same request again without a nonce must be answered, and not with a nonce this stream already had.
+  a.send({ typeUrl: TypeUrl.Cluster });
+  const again = await a.next();
+  assert.notEqual(again.nonce, ra.nonce);
+  assert.equal(again.versionInfo, ra.versionInfo);
+});
+
+test("with one send slot, twenty clients all get their full state (slots are released as writes finish)", async (t) => {
+  const state = { view: guideView() };
+  const server = new XdsServer({
+    view: () => state.view,
+    clusterId: "cluster1",
+    debounceAfterMs: 1,
+    concurrentSends: 1,
+  });
+  const port = await server.listen({ host: "127.0.0.1", port: 0 });
+  t.after(() => server.close(100));
+  const clients = Array.from({ length: 20 }, (_, i) =>
+    startClient(t, port, { node: { ...sleepNode, id: sleepNode.id.replace("abcde", `c${i}`) } }),
+  );
+  for (const c of clients) {
+    c.subscribe(TypeUrl.Cluster);
+    c.subscribe(TypeUrl.ClusterLoadAssignment, [hwCluster]);
+    c.start();
+  }
+  await Promise.all(clients.map((c) => c.waitFor(TypeUrl.ClusterLoadAssignment, (r) => r.has(hwCluster))));
+  // A push after the initial burst goes through the same single slot.
+  const [v1] = helloworldEndpoints;
+  state.view = guideView().withEndpoints(helloworldHost, v1 ? [v1] : []);
+  server.pushRequest({ full: false, edsHostnames: new Set([helloworldHost]) });
+  await Promise.all(
+    clients.map((c) => c.waitFor(TypeUrl.ClusterLoadAssignment, () => edsAddresses(c, hwCluster).length === 1)),
+  );
+});
