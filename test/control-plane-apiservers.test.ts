@@ -8,12 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { KubeConfig } from "@kubernetes/client-node";
-import { silentLogger, waitFor } from "../src/base/index.js";
+import { waitFor } from "../src/base/index.js";
 import { Resources } from "../src/devcluster/api/types.js";
 import { type TestApiServer, startTestApiServer } from "../src/devcluster/apiserver/http/testing.js";
 import { ControlPlane, defaultXdsBackend } from "../src/discovery/index.js";
@@ -22,9 +21,9 @@ import {
   DiscoveryRequestSchema,
   type DiscoveryResponse,
 } from "../src/gen/envoy/service/discovery/v3/discovery_pb.js";
-import { callGrpcEcho, startGrpcEcho } from "../src/programs/grpc-echo.js";
-import type { ClusterDebugInfo } from "../src/registry/index.js";
+import { startGrpcEcho } from "../src/programs/grpc-echo.js";
 import { adsServiceDefinition } from "../src/xds/server/ads-service.js";
+import { getClusterz, controlPlaneOptions, httpGet, proxylessGrpcClient, echoUntil } from "./support/control-plane.js";
 
 const host = "echo.sample.svc.cluster.local";
 
@@ -85,31 +84,11 @@ describe("control plane with two clusters (in-process API servers)", () => {
     for (const c of closers.reverse()) await c();
   });
 
-  /** GET on the monitoring port, one connection per request (no keep-alive races with the server's idle timeout). */
-  const monitoring = (path: string) =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      http
-        .get({ host: "127.0.0.1", port: cp.ports.monitoring, path, agent: false }, (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => {
-            text += c;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-        })
-        .on("error", reject);
-    });
-  const clusterz = async () => JSON.parse((await monitoring("/debug/clusterz")).text) as ClusterDebugInfo[];
-  /** Calls until `n` answers in a row satisfy `want`; returns the time it took. */
-  const untilAnswers = async (want: (answers: Set<string>) => boolean, n = 12): Promise<number> => {
-    const start = performance.now();
-    for (;;) {
-      const answers = new Set<string>();
-      for (let i = 0; i < n; i++) answers.add(await callGrpcEcho(client));
-      if (want(answers)) return performance.now() - start;
-      if (performance.now() - start > 20_000) throw new Error(`answers stayed ${[...answers].join(",")}`);
-    }
-  };
+  const monitoring = (path: string) => httpGet(cp.ports.monitoring, path);
+  const clusterz = () => getClusterz(cp.ports.monitoring);
+  /** Resolves with the time it took `want` to hold for 12 answers in a row. */
+  const untilAnswers = async (want: (answers: Set<string>) => boolean) =>
+    (await echoUntil(client, want, { timeoutMs: 20_000 })).ms;
 
   before(async () => {
     c1 = await startTestApiServer();
@@ -126,25 +105,7 @@ describe("control plane with two clusters (in-process API servers)", () => {
 
     const kc = new KubeConfig();
     kc.loadFromFile(await c1.writeKubeconfig());
-    cp = new ControlPlane({
-      env: {
-        clusterId: "cluster1",
-        namespace: "istio-system",
-        podName: "istiod-test",
-        remoteClusterTimeoutMs: 30_000,
-        insecureKubeconfigOptions: new Set(),
-        network: "network1",
-        debounceAfterMs: 100,
-        debounceMaxMs: 10_000,
-      },
-      kubeConfig: kc,
-      log: silentLogger,
-      monitoringAddr: "127.0.0.1:0",
-      grpcAddr: "127.0.0.1:0",
-      secureGrpcAddr: "",
-      xds: defaultXdsBackend,
-      ca: false,
-    });
+    cp = new ControlPlane(controlPlaneOptions(kc, { env: { podName: "istiod-test" }, xds: defaultXdsBackend }));
     closers.push(() => cp.close(200));
     await cp.start();
     assert.equal((await monitoring("/ready")).status, 503, "not ready before the own cluster syncs");
@@ -152,23 +113,7 @@ describe("control plane with two clusters (in-process API servers)", () => {
     await cp.whenServing();
     await cp.whenReady();
 
-    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-      xds_servers: [
-        {
-          server_uri: `127.0.0.1:${cp.ports.grpc}`,
-          channel_creds: [{ type: "insecure" }],
-          server_features: ["xds_v3"],
-        },
-      ],
-      node: {
-        id: "sidecar~127.0.0.9~client-0.sample~sample.svc.cluster.local",
-        locality: {},
-        metadata: { CLUSTER_ID: "cluster1", NAMESPACE: "sample", GENERATOR: "grpc", NETWORK: "network1" },
-      },
-    });
-    const xds = await import("@grpc/grpc-js-xds");
-    xds.register();
-    client = new grpc.Client(`xds:///${host}:7070`, grpc.credentials.createInsecure());
+    client = await proxylessGrpcClient({ xdsPort: cp.ports.grpc, nodeIp: "127.0.0.9", target: `xds:///${host}:7070` });
     closers.push(() => client.close());
   });
 

@@ -9,17 +9,15 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
-import { envFrom, silentLogger, waitFor } from "../src/base/index.js";
+import type * as grpc from "@grpc/grpc-js";
+import { envFrom, waitFor } from "../src/base/index.js";
 import { ControlPlane, defaultXdsBackend } from "../src/discovery/index.js";
 import { loadKubeConfig } from "../src/kube/index.js";
-import { callGrpcEcho } from "../src/programs/grpc-echo.js";
-import type { ClusterDebugInfo } from "../src/registry/index.js";
+import { getClusterz, controlPlaneOptions, httpGet, proxylessGrpcClient, echoUntil } from "./support/control-plane.js";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const host = "echo.sample.svc.cluster.local";
@@ -82,32 +80,9 @@ describe("control plane on two local clusters with pods", { timeout: 300_000 }, 
   const kubectl = (ctx: string, args: string[], input?: string) =>
     run("kubectl", ["--context", ctx, ...args], env, input);
   const isthmus = (args: string[]) => run(process.execPath, [join(repo, "bin/isthmus"), ...args], env);
-  const monitoring = (path: string) =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      http
-        .get({ host: "127.0.0.1", port: cp.ports.monitoring, path, agent: false }, (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => {
-            text += c;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-        })
-        .on("error", reject);
-    });
-  const clusterz = async () => JSON.parse((await monitoring("/debug/clusterz")).text) as ClusterDebugInfo[];
-  const untilAnswers = async (
-    want: (a: Set<string>) => boolean,
-    n = 12,
-  ): Promise<{ ms: number; answers: Set<string> }> => {
-    const start = performance.now();
-    for (;;) {
-      const answers = new Set<string>();
-      for (let i = 0; i < n; i++) answers.add(await callGrpcEcho(client));
-      if (want(answers)) return { ms: performance.now() - start, answers };
-      if (performance.now() - start > 30_000) throw new Error(`answers stayed ${[...answers].join(",")}`);
-    }
-  };
+  const monitoring = (path: string) => httpGet(cp.ports.monitoring, path);
+  const clusterz = () => getClusterz(cp.ports.monitoring);
+  const untilAnswers = (want: (a: Set<string>) => boolean) => echoUntil(client, want, { timeoutMs: 30_000 });
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), "isthmus-cp-e2e-"));
@@ -137,54 +112,24 @@ describe("control plane on two local clusters with pods", { timeout: 300_000 }, 
     secretYaml = await isthmus(["x", "create-remote-secret", "--context=cluster2", "--name=cluster2"]);
     await kubectl("cluster1", ["apply", "-f", "-"], secretYaml);
 
-    cp = new ControlPlane({
-      env: {
-        clusterId: "cluster1",
-        namespace: "istio-system",
-        podName: "istiod-e2e",
-        remoteClusterTimeoutMs: 30_000,
-        insecureKubeconfigOptions: new Set(),
-        network: "network1",
-        debounceAfterMs: 100,
-        debounceMaxMs: 10_000,
-      },
-      kubeConfig: loadKubeConfig({
-        env: envFrom({}),
-        kubeconfigPath: join(home, "kubeconfig-cluster1"),
-        context: "cluster1",
-      }),
-      log: silentLogger,
-      monitoringAddr: "127.0.0.1:0",
-      grpcAddr: "127.0.0.1:0",
-      secureGrpcAddr: "",
-      xds: defaultXdsBackend,
-      ca: false,
+    const kubeConfig = loadKubeConfig({
+      env: envFrom({}),
+      kubeconfigPath: join(home, "kubeconfig-cluster1"),
+      context: "cluster1",
     });
+    cp = new ControlPlane(controlPlaneOptions(kubeConfig, { env: { podName: "istiod-e2e" }, xds: defaultXdsBackend }));
     closers.push(() => cp.close(200));
     await cp.start();
     await cp.whenServing();
     await cp.whenReady();
 
-    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-      xds_servers: [
-        {
-          server_uri: `127.0.0.1:${cp.ports.grpc}`,
-          channel_creds: [{ type: "insecure" }],
-          server_features: ["xds_v3"],
-        },
-      ],
-      node: {
-        id: "sidecar~10.200.0.250~client-0.sample~sample.svc.cluster.local",
-        locality: {},
-        metadata: { CLUSTER_ID: "cluster1", NAMESPACE: "sample", GENERATOR: "grpc", NETWORK: "network1" },
-      },
-    });
-    const xds = await import("@grpc/grpc-js-xds");
-    xds.register();
-    // A local subchannel pool: closing the client closes its connections to the pods at once
-    // (the shared pool would keep them until the deleted clusters' addresses time out).
-    client = new grpc.Client(`xds:///${host}:7070`, grpc.credentials.createInsecure(), {
-      "grpc.use_local_subchannel_pool": 1,
+    client = await proxylessGrpcClient({
+      xdsPort: cp.ports.grpc,
+      nodeIp: "10.200.0.250",
+      target: `xds:///${host}:7070`,
+      // A local subchannel pool: closing the client closes its connections to the pods at once
+      // (the shared pool would keep them until the deleted clusters' addresses time out).
+      channelOptions: { "grpc.use_local_subchannel_pool": 1 },
     });
     closers.push(() => client.close());
   });

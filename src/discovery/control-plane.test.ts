@@ -1,29 +1,15 @@
 import assert from "node:assert/strict";
-import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import { describe, it } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { silentLogger, waitFor } from "../base/index.js";
 import type { Clock } from "../registry/index.js";
+import { controlPlaneOptions, httpGet as get } from "../../test/support/control-plane.js";
 import { FakeApiServer } from "../../test/support/fake-apiserver.js";
 import { Resources } from "../devcluster/api/types.js";
 import { startTestApiServer } from "../devcluster/apiserver/http/testing.js";
 import { ControlPlane } from "./control-plane.js";
-
-const get = (port: number | undefined, path: string) =>
-  new Promise<{ status: number; text: string }>((resolve, reject) => {
-    http
-      .get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          text += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      })
-      .on("error", reject);
-  });
 
 class ManualClock implements Clock {
   readonly timers: { fn: () => void; ms: number }[] = [];
@@ -61,25 +47,7 @@ describe("ControlPlane start-up", () => {
     const kc = new KubeConfig();
     kc.loadFromString(own.kubeconfig("own", "wrong"));
     const clock = new ManualClock();
-    const cp = new ControlPlane({
-      env: {
-        clusterId: "cluster1",
-        namespace: "istio-system",
-        podName: "",
-        remoteClusterTimeoutMs: 30_000,
-        insecureKubeconfigOptions: new Set(),
-        network: "network1",
-        debounceAfterMs: 100,
-        debounceMaxMs: 10_000,
-      },
-      kubeConfig: kc,
-      log: silentLogger,
-      monitoringAddr: "127.0.0.1:0",
-      grpcAddr: "127.0.0.1:0",
-      secureGrpcAddr: "",
-      ca: false,
-      clock,
-    });
+    const cp = new ControlPlane(controlPlaneOptions(kc, { clock }));
     t.after(async () => {
       await cp.close(100);
       await own.stop();
@@ -201,24 +169,14 @@ describe("ControlPlane with its CA on a real API server", () => {
     });
     const kc = new KubeConfig();
     kc.loadFromFile(await api.writeKubeconfig());
-    const cp = new ControlPlane({
-      env: {
-        clusterId: "cluster1",
-        namespace: "istio-system",
-        podName: "",
-        remoteClusterTimeoutMs: 30_000,
-        insecureKubeconfigOptions: new Set(),
-        network: "network1",
-        debounceAfterMs: 100,
-        debounceMaxMs: 10_000,
-      },
-      kubeConfig: kc,
-      log: silentLogger,
-      monitoringAddr: "127.0.0.1:0",
-      grpcAddr: "",
-      secureGrpcAddr: "127.0.0.1:0",
-      webhookAddr: "127.0.0.1:0",
-    });
+    const cp = new ControlPlane(
+      controlPlaneOptions(kc, {
+        grpcAddr: "",
+        secureGrpcAddr: "127.0.0.1:0",
+        webhookAddr: "127.0.0.1:0",
+        ca: "cluster",
+      }),
+    );
     t.after(() => cp.close(100));
     await cp.start();
     await cp.whenServing();
