@@ -7,6 +7,7 @@ import {
   DeltaDiscoveryResponseSchema,
   DiscoveryResponseSchema,
 } from "../../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { messageOf } from "./framed.js";
 import {
   encodeDeltaDiscoveryResponse,
   encodeDeltaResourceField,
@@ -28,7 +29,7 @@ test("the hand-encoded DiscoveryResponse decodes to what protobuf-es would have 
     nonce: "42",
     resources: clusters,
   });
-  assert.deepEqual(new Uint8Array(bytes), toBinary(DiscoveryResponseSchema, expected));
+  assert.deepEqual(new Uint8Array(messageOf(bytes)), toBinary(DiscoveryResponseSchema, expected));
 });
 
 test("the hand-encoded DeltaDiscoveryResponse decodes to what protobuf-es would have built", () => {
@@ -49,6 +50,6 @@ test("the hand-encoded DeltaDiscoveryResponse decodes to what protobuf-es would 
     removedResources: ["gone-1", "gone-2"],
   });
   // Decoded and re-encoded: field order may differ from protobuf-es's, the message may not.
-  const decoded = fromBinary(DeltaDiscoveryResponseSchema, new Uint8Array(bytes));
+  const decoded = fromBinary(DeltaDiscoveryResponseSchema, new Uint8Array(messageOf(bytes)));
   assert.deepEqual(toBinary(DeltaDiscoveryResponseSchema, decoded), toBinary(DeltaDiscoveryResponseSchema, expected));
 });

@@ -7,6 +7,7 @@
  * resources 2, type_url 4, nonce 5, removed_resources 6), Resource (version 1, resource 2, name 3)
  * and google.protobuf.Any (type_url 1, value 2).
  */
+import { framed } from "./framed.js";
 
 function varint(n: number): Buffer {
   const out: number[] = [];
@@ -30,7 +31,7 @@ export function encodeResourceField(typeUrl: string, value: Uint8Array): Buffer 
   return lengthDelimited(2, any);
 }
 
-/** A whole DiscoveryResponse from pre-encoded resource fields. */
+/** A whole DiscoveryResponse from pre-encoded resource fields, framed for gRPC when it can be (framed.ts). */
 export function encodeDiscoveryResponse(
   versionInfo: string,
   typeUrl: string,
@@ -42,7 +43,7 @@ export function encodeDiscoveryResponse(
   parts.push(...resourceFields);
   if (typeUrl !== "") parts.push(lengthDelimited(4, Buffer.from(typeUrl)));
   if (nonce !== "") parts.push(lengthDelimited(5, Buffer.from(nonce)));
-  return Buffer.concat(parts);
+  return framed(parts);
 }
 
 /**
@@ -57,7 +58,7 @@ export function encodeDeltaResourceField(name: string, version: string, anyField
   );
 }
 
-/** A whole DeltaDiscoveryResponse from pre-encoded Resource fields and the names removed. */
+/** A whole DeltaDiscoveryResponse from pre-encoded Resource fields and the names removed, framed as above. */
 export function encodeDeltaDiscoveryResponse(
   systemVersionInfo: string,
   typeUrl: string,
@@ -71,5 +72,5 @@ export function encodeDeltaDiscoveryResponse(
   if (typeUrl !== "") parts.push(lengthDelimited(4, Buffer.from(typeUrl)));
   if (nonce !== "") parts.push(lengthDelimited(5, Buffer.from(nonce)));
   for (const name of removedResources) parts.push(lengthDelimited(6, Buffer.from(name)));
-  return Buffer.concat(parts);
+  return framed(parts);
 }
