@@ -145,6 +145,17 @@ export async function runEdsDelayBench(opts: EdsDelayOptions = {}): Promise<EdsD
     run("kubectl", ["--context", ctx, ...args], env, input);
   const stop = new AbortController();
   closers.push(() => stop.abort());
+  let cleaned: Promise<void> | undefined;
+  const cleanUp = () => {
+    cleaned ??= (async () => {
+      for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
+    })();
+    return cleaned;
+  };
+  // Stopped from outside (a time limit): the two clusters' daemons and namespaces must still go.
+  const onSignal = () => void cleanUp().finally(() => process.exit(143));
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
   const t0 = performance.now();
   try {
     await Promise.all(
@@ -299,7 +310,9 @@ export async function runEdsDelayBench(opts: EdsDelayOptions = {}): Promise<EdsD
       setupMs: Math.round(setupMs),
     };
   } finally {
-    for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
+    await cleanUp();
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
   }
 }
 
