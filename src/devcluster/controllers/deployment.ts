@@ -6,6 +6,7 @@
  * Deployment's status and Available/Progressing conditions.
  */
 import type { Logger } from "../../base/index.js";
+import { type LabelSelector, matchLabelSelector } from "../api/label-selector.js";
 import { type ApiClient, isApiError, type KubeObject, type OwnerReference, Resources } from "../api/types.js";
 import { type EventRecorder, involved } from "./events.js";
 import { podTemplateHash, stableStringify } from "./hash.js";
@@ -17,11 +18,10 @@ import {
   type Deployment,
   type DeploymentCondition,
   isControlledBy,
-  type LabelSelector,
   type Pod,
   type PodTemplate,
   type ReplicaSet,
-  selectorMatches,
+  selectorPicks,
 } from "./objects.js";
 import { WorkQueue } from "./queue.js";
 import { type ControllerContext, nsKey } from "./shared.js";
@@ -327,7 +327,8 @@ export class DeploymentController {
       if (ref) return;
       // An orphan may be adopted by a Deployment whose selector matches it.
       for (const d of this.#deployments.list(rs.metadata.namespace)) {
-        if (selectorMatches(d.spec?.selector, rs.metadata.labels)) enqueue(d);
+        const sel = d.spec?.selector;
+        if (sel !== undefined && matchLabelSelector(sel, rs.metadata.labels)) enqueue(d);
       }
     };
     this.#replicaSets.addHandler({ add: owner, update: (_o, n) => owner(n), delete: owner });
@@ -432,13 +433,11 @@ export class DeploymentController {
 
   /** The ReplicaSets this Deployment controls, after adopting orphans its selector matches and releasing ones it no longer does. */
   async #claimReplicaSets(d: Deployment, all: ReplicaSet[]): Promise<ReplicaSet[]> {
-    const sel = d.spec?.selector;
-    const usable = sel && (Object.keys(sel.matchLabels ?? {}).length > 0 || (sel.matchExpressions ?? []).length > 0);
     const out: ReplicaSet[] = [];
     for (const rs of all) {
       const ref = controllerRef(rs);
       if (ref && ref.uid !== d.metadata.uid) continue;
-      const matches = usable === true && selectorMatches(sel, rs.metadata.labels);
+      const matches = selectorPicks(d.spec?.selector, rs.metadata.labels);
       if (ref && matches) {
         out.push(rs);
         continue;

@@ -3,18 +3,8 @@
  * them (controller references, pod readiness, label selectors). Objects come from the API
  * server, which validated them; every field is still optional here because defaults may be absent.
  */
+import { type LabelSelector, matchLabelSelector } from "../api/label-selector.js";
 import type { KubeObject, OwnerReference } from "../api/types.js";
-
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
-  values?: string[];
-}
-
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: LabelSelectorRequirement[];
-}
 
 export interface ContainerPort {
   name?: string;
@@ -176,33 +166,18 @@ export function isPodAvailable(pod: Pod, minReadySeconds: number, now: number): 
   return Date.parse(c.lastTransitionTime) + minReadySeconds * 1000 <= now;
 }
 
-/** True when `labels` satisfy `selector`. An empty selector matches everything; a missing one nothing. */
-export function selectorMatches(
+/**
+ * True when a controller's selector picks the object with these labels. A missing or empty selector
+ * picks nothing: a ReplicaSet or Deployment must never claim every object of its namespace.
+ */
+export function selectorPicks(
   selector: LabelSelector | undefined,
   labels: Record<string, string> | undefined,
 ): boolean {
   if (!selector) return false;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const req of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(l, req.key);
-    const val = l[req.key];
-    switch (req.operator) {
-      case "In":
-        if (!has || val === undefined || !(req.values ?? []).includes(val)) return false;
-        break;
-      case "NotIn":
-        if (has && val !== undefined && (req.values ?? []).includes(val)) return false;
-        break;
-      case "Exists":
-        if (!has) return false;
-        break;
-      case "DoesNotExist":
-        if (has) return false;
-        break;
-    }
-  }
-  return true;
+  if (Object.keys(selector.matchLabels ?? {}).length === 0 && (selector.matchExpressions ?? []).length === 0)
+    return false;
+  return matchLabelSelector(selector, labels);
 }
 
 /** A Service's selector map as a match: every key equal. An empty or missing map matches nothing. */

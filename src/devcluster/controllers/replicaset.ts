@@ -20,7 +20,7 @@ import {
   type Pod,
   podReadyCondition,
   type ReplicaSet,
-  selectorMatches,
+  selectorPicks,
 } from "./objects.js";
 import { WorkQueue } from "./queue.js";
 import { type ControllerContext, nsKey } from "./shared.js";
@@ -111,13 +111,6 @@ export function replicaSetCounts(rs: ReplicaSet, pods: Pod[], now: number): Repl
   };
 }
 
-/** True when the ReplicaSet's (non-empty) selector matches the pod's labels. */
-function selects(rs: ReplicaSet, pod: Pod): boolean {
-  const sel = rs.spec?.selector;
-  const empty = !sel || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0);
-  return !empty && selectorMatches(sel, pod.metadata.labels);
-}
-
 /** Remembers pods we created or deleted until the informer reflects it. */
 class Expectations {
   readonly #creates = new Map<string, Map<string, number>>();
@@ -186,7 +179,8 @@ export class ReplicaSetController {
     const adopters = (pod: Pod) => {
       if (controllerRef(pod) || !isPodActive(pod)) return;
       for (const rs of this.#replicaSets.list(pod.metadata.namespace)) {
-        if (selects(rs, pod)) this.#queue.add(nsKey(rs.metadata.namespace, rs.metadata.name ?? ""));
+        if (selectorPicks(rs.spec?.selector, pod.metadata.labels))
+          this.#queue.add(nsKey(rs.metadata.namespace, rs.metadata.name ?? ""));
       }
     };
     this.#pods.addHandler({
@@ -251,7 +245,7 @@ export class ReplicaSetController {
     for (const p of pods) {
       const ref = controllerRef(p);
       if (ref && ref.uid !== uid) continue;
-      const matches = selects(rs, p);
+      const matches = selectorPicks(rs.spec?.selector, p.metadata.labels);
       if (ref && matches) out.push(p);
       else if (ref && !matches) {
         const keep = (p.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid);
