@@ -12,21 +12,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLogger, errorMessage, type Logger } from "../base/index.js";
 import type { VirtualResource } from "../devcluster/api/plugins.js";
-import { isApiError, Resources } from "../devcluster/api/types.js";
 import { ApiHttpServer } from "../devcluster/apiserver/http/index.js";
 import { LocalApi } from "../devcluster/apiserver/index.js";
-import {
-  bootstrapRbacObjects,
-  createClusterPki,
-  createVirtualResources,
-  liveRbacSource,
-  loadPki,
-  RbacAuthorizer,
-  savePki,
-  ServiceAccountTokens,
-  TokenAuthenticator,
-  WebhookAdmission,
-} from "../devcluster/auth/index.js";
+import { createClusterPki, loadPki, savePki, WebhookAdmission, wireAuth } from "../devcluster/auth/index.js";
 import { clusterDir, isthmusHome, readSpec, writeStatus } from "../devcluster/cluster/index.js";
 import { startControllers } from "../devcluster/controllers/index.js";
 import {
@@ -156,18 +144,7 @@ async function runCluster(name: string, log: Logger, stop: AbortSignal): Promise
     await api.start();
     teardown.add("store", () => api.close());
     const client = api.client();
-    const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client });
-    const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens });
-    const authorizer = new RbacAuthorizer({ source: liveRbacSource(client) });
-    for (const [k, v] of createVirtualResources({ client, tokens, authenticator, authorizer }))
-      virtualResources.set(k, v);
-    for (const o of bootstrapRbacObjects()) {
-      try {
-        await client.create(o.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings, o);
-      } catch (err) {
-        if (!isApiError(err, 409)) throw err;
-      }
-    }
+    const { tokens, authenticator, authorizer } = await wireAuth({ client, pki, virtualResources });
 
     const controllersStop = new AbortController();
     const controllers = await startControllers({

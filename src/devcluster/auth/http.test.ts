@@ -15,7 +15,8 @@ import type { VirtualResource } from "../api/plugins.js";
 import { Resources } from "../api/types.js";
 import { ApiHttpServer } from "../apiserver/http/index.js";
 import { createClusterPki } from "./pki.js";
-import { obj, pod, testApi, wireAuth } from "./test-support.js";
+import { obj, pod, testApi } from "./test-support.js";
+import { wireAuth } from "./wiring.js";
 
 const run = promisify(execFile);
 

@@ -8,16 +8,13 @@
  * Wiring (composition root):
  *   const pki = await loadPki(dir) (then ensureServingCert(pki, {...}) + savePki if reissued)
  *              or createClusterPki({...}) + savePki(dir, pki)
- *   const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client })
- *   const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens })
- *   const rbacSource = watchedRbacSource(client, log); rbacSource.start(signal)   // or liveRbacSource(client)
- *   const authorizer = new RbacAuthorizer({ source: rbacSource })
- *   const virtualResources = createVirtualResources({ client, tokens, authenticator, authorizer })
+ *   const { tokens, authenticator, authorizer } = await wireAuth({ client, pki, virtualResources })
+ *     (tokens, authenticator, RBAC on live objects, the review resources and the bootstrap RBAC
+ *     objects; by hand instead: a watchedRbacSource(client, log) started with a signal for RBAC)
  *   const admission = new WebhookAdmission({ log }); admission.start(client, signal)   // start() optional
  *   optional: admission = combineAdmission(new RbacEscalationAdmission({ authorizer,
  *     privilegedUsers: [internalUser.username] }), webhookAdmission) (needs the authorizer, so
  *     hand LocalApi a delegating Admission; see escalation.test.ts)
- *   on first start: create each of bootstrapRbacObjects() (in order; 409 means already there).
  * LocalApi takes `admission` and `virtualResources` at construction: pass an empty Map and fill
  * it from createVirtualResources() once the client exists (see wiring.test.ts).
  */
@@ -75,6 +72,7 @@ export {
   type TokenVerification,
 } from "./tokens.js";
 export { WatchedCollection, type WatchedCollectionOptions } from "./watched-collection.js";
+export { type WireAuthOptions, type WiredAuth, wireAuth } from "./wiring.js";
 export {
   admissionReview,
   type DialTarget,

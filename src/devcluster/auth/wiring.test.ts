@@ -10,8 +10,9 @@ import type { VirtualResource } from "../api/plugins.js";
 import { isApiError, type KubeObject, Resources } from "../api/types.js";
 import { adminUser } from "./authenticator.js";
 import { createClusterPki } from "./pki.js";
-import { obj, pod, testApi, wireAuth } from "./test-support.js";
+import { obj, pod, testApi } from "./test-support.js";
 import { WebhookAdmission } from "./webhooks.js";
+import { wireAuth } from "./wiring.js";
 
 test("webhooks, TokenRequest, TokenReview and access reviews through LocalApi", async (t) => {
   const pki = await createClusterPki({

@@ -8,18 +8,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Logger, silentLogger } from "../../base/index.js";
 import type { VirtualResource } from "../api/plugins.js";
-import { type ApiClient, Resources } from "../api/types.js";
+import type { ApiClient } from "../api/types.js";
 import { LocalApi } from "../apiserver/index.js";
 import { ApiHttpServer } from "../apiserver/http/index.js";
-import {
-  createClusterPki,
-  createVirtualResources,
-  liveRbacSource,
-  RbacAuthorizer,
-  ServiceAccountTokens,
-  TokenAuthenticator,
-  bootstrapRbacObjects,
-} from "../auth/index.js";
+import { createClusterPki, wireAuth } from "../auth/index.js";
 import { startControllers } from "../controllers/index.js";
 import {
   allocateCluster,
@@ -92,11 +84,7 @@ export async function startHarnessCluster(opts: {
     await api.start();
     cleanups.push(() => api.close());
     const client = api.client();
-    const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client });
-    const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens });
-    const authorizer = new RbacAuthorizer({ source: liveRbacSource(client) });
-    for (const [k, v] of createVirtualResources({ client, tokens, authenticator, authorizer }))
-      virtualResources.set(k, v);
+    const { tokens, authenticator, authorizer } = await wireAuth({ client, pki, virtualResources });
     const controllers = await startControllers({
       client,
       clusterName: opts.name,
@@ -121,10 +109,6 @@ export async function startHarnessCluster(opts: {
     cleanups.push(() => node.stop());
     let kubeconfig: string | undefined;
     if (opts.http) {
-      for (const obj of bootstrapRbacObjects()) {
-        const ref = obj.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings;
-        await client.create(ref, obj).catch(() => {});
-      }
       const http = new ApiHttpServer({
         api: client,
         registry: api.resources,

@@ -1,7 +1,8 @@
 /**
  * Test-only: a complete local API server on 127.0.0.1:0 (LocalApi store, the auth folder's PKI,
  * tokens, RBAC and review resources, this folder's HTTPS server) and a kubeconfig for it.
- * Used by test/apiserver-*.test.ts. Not for production wiring (the daemon composes these itself).
+ * Used by test/apiserver-*.test.ts. Not for production wiring (the daemon composes these itself,
+ * with the same wireAuth).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,15 +10,7 @@ import { join } from "node:path";
 import { type Logger, silentLogger } from "../../../base/index.js";
 import type { Authorizer, PodStreams, VirtualResource } from "../../api/plugins.js";
 import { type KubeObject, Resources, isApiError } from "../../api/types.js";
-import {
-  bootstrapRbacObjects,
-  createClusterPki,
-  createVirtualResources,
-  liveRbacSource,
-  RbacAuthorizer,
-  ServiceAccountTokens,
-  TokenAuthenticator,
-} from "../../auth/index.js";
+import { createClusterPki, type ServiceAccountTokens, wireAuth } from "../../auth/index.js";
 import { startControllers } from "../../controllers/index.js";
 import { LocalApi } from "../index.js";
 import { ApiHttpServer } from "./server.js";
@@ -66,19 +59,12 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
   });
   await api.start();
   const client = api.client();
-  for (const obj of bootstrapRbacObjects()) {
-    const ref = obj.kind === "ClusterRole" ? Resources.clusterroles : Resources.clusterrolebindings;
-    try {
-      await client.create(ref, obj);
-    } catch (err) {
-      if (!isApiError(err, 409)) throw err;
-    }
-  }
-  const tokens = new ServiceAccountTokens({ signingKeyPem: pki.serviceAccountKeyPem, client });
-  const authenticator = new TokenAuthenticator({ adminToken: pki.adminToken, tokens });
-  const authorizer = opts.authorizer ?? new RbacAuthorizer({ source: liveRbacSource(client) });
-  for (const [k, v] of createVirtualResources({ client, tokens, authenticator, authorizer }))
-    virtualResources.set(k, v);
+  const { tokens, authenticator, authorizer } = await wireAuth({
+    client,
+    pki,
+    virtualResources,
+    ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
+  });
   const http = new ApiHttpServer({
     api: client,
     registry: api.resources,
