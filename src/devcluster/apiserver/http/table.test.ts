@@ -141,3 +141,63 @@ test("custom resources: NAME AGE by default, printer columns when the CRD has th
   );
   assert.deepEqual(t.rows[0]?.cells, ["w", 3]);
 });
+
+test("deployment and ReplicaSet rows: their counts, AGE, then the template's containers, images and selector", () => {
+  const workload = (kind: string, spec: Record<string, unknown>, status: Record<string, unknown>): KubeObject => ({
+    apiVersion: "apps/v1",
+    kind,
+    metadata: { name: "web", namespace: "n", creationTimestamp: "2026-11-25T00:00:00Z" },
+    spec: {
+      ...spec,
+      selector: {
+        matchLabels: { app: "web" },
+        matchExpressions: [
+          { key: "tier", operator: "In", values: ["a", "b"] },
+          { key: "canary", operator: "DoesNotExist" },
+        ],
+      },
+      template: {
+        spec: {
+          containers: [
+            { name: "app", image: "web:1" },
+            { name: "istio-proxy", image: "proxyv2" },
+          ],
+        },
+      },
+    },
+    status,
+  });
+  const opts = (resource: string) => ({
+    group: "apps",
+    resource,
+    tableVersion: "v1" as const,
+    includeObject: "None" as const,
+    now: Date.parse("2026-11-25T00:02:30Z"),
+  });
+  const wide = ["app,istio-proxy", "web:1,proxyv2", "app=web,tier in (a,b),!canary"];
+  const d = toTable(
+    [workload("Deployment", {}, { readyReplicas: 1, updatedReplicas: 1, availableReplicas: 0 })],
+    opts("deployments"),
+  );
+  assert.deepEqual(
+    d.columnDefinitions.map((c) => [c.name, c.priority]),
+    [
+      ["Name", 0],
+      ["Ready", 0],
+      ["Up-to-date", 0],
+      ["Available", 0],
+      ["Age", 0],
+      ["Containers", 1],
+      ["Images", 1],
+      ["Selector", 1],
+    ],
+  );
+  // No spec.replicas: the desired count is Kubernetes' default of 1.
+  assert.deepEqual(d.rows[0]?.cells, ["web", "1/1", 1, 0, "2m30s", ...wide]);
+  const rs = toTable([workload("ReplicaSet", { replicas: 3 }, { replicas: 2, readyReplicas: 1 })], opts("replicasets"));
+  assert.deepEqual(
+    rs.columnDefinitions.map((c) => c.name),
+    ["Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"],
+  );
+  assert.deepEqual(rs.rows[0]?.cells, ["web", 3, 2, 1, "2m30s", ...wide]);
+});

@@ -134,11 +134,6 @@ function selectorString(sel: unknown): string {
   return parts.join(",");
 }
 
-function containersAndImages(podSpec: unknown): [string, string] {
-  const cs = arr(rec(podSpec).containers).map(rec);
-  return [cs.map((c) => str(c.name)).join(","), cs.map((c) => str(c.image)).join(",")];
-}
-
 /** kubectl's pod STATUS column: waiting/terminated reasons, Init:x/y, Terminating, else the phase. */
 export function podStatusReason(pod: KubeObject): {
   reason: string;
@@ -215,16 +210,40 @@ export function podStatusReason(pod: KubeObject): {
   return { reason, ready, total, restarts, ...(lastRestart !== undefined ? { lastRestart } : {}) };
 }
 
-const podPrinter: Printer = {
+/**
+ * A printer with kubectl's usual row: NAME, the kind's own `columns`, AGE, then the `afterAge`
+ * columns (mostly the `-o wide` ones). `cells` gives the kind's own cells followed by the after-AGE ones.
+ */
+function namedPrinter(p: {
+  columns: TableColumn[];
+  afterAge?: TableColumn[];
+  cells(obj: KubeObject, now: number): unknown[];
+}): Printer {
+  const own = p.columns.length;
+  return {
+    columns: [nameCol, ...p.columns, ageCol, ...(p.afterAge ?? [])],
+    cells(obj, now) {
+      const cells = p.cells(obj, now);
+      return [
+        obj.metadata.name ?? "",
+        ...cells.slice(0, own),
+        age(obj.metadata.creationTimestamp, now),
+        ...cells.slice(own),
+      ];
+    },
+  };
+}
+
+const podPrinter = namedPrinter({
   columns: [
-    nameCol,
     col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
     col("Status", "The aggregate status of the containers in this pod."),
     col(
       "Restarts",
       "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
     ),
-    ageCol,
+  ],
+  afterAge: [
     col("IP", "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1),
     col("Node", "NodeName is a request to schedule this pod onto a specific node.", 1),
     col("Nominated Node", "nominatedNodeName is set only when this pod preempts other pods on the node.", 1),
@@ -241,22 +260,19 @@ const podPrinter: Printer = {
         ? "<none>"
         : `${gates.filter((g) => conds.some((c) => c.type === g.conditionType && c.status === "True")).length}/${gates.length}`;
     return [
-      pod.metadata.name ?? "",
       `${s.ready}/${s.total}`,
       s.reason,
       restarts,
-      age(pod.metadata.creationTimestamp, now),
       orNone(str(status.podIP)),
       orNone(str(rec(pod.spec).nodeName)),
       orNone(str(status.nominatedNodeName)),
       gatesCell,
     ];
   },
-};
+});
 
-const servicePrinter: Printer = {
+const servicePrinter = namedPrinter({
   columns: [
-    nameCol,
     col("Type", "type determines how the Service is exposed. Defaults to ClusterIP."),
     col("Cluster-IP", "clusterIP is the IP address of the service and is usually assigned randomly."),
     col(
@@ -264,10 +280,9 @@ const servicePrinter: Printer = {
       "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
     ),
     col("Port(s)", "The list of ports that are exposed by this service."),
-    ageCol,
-    col("Selector", "Route service traffic to pods with label keys and values matching this selector.", 1),
   ],
-  cells(svc, now) {
+  afterAge: [col("Selector", "Route service traffic to pods with label keys and values matching this selector.", 1)],
+  cells(svc) {
     const spec = rec(svc.spec);
     const type = str(spec.type) || "ClusterIP";
     let external: string;
@@ -285,21 +300,38 @@ const servicePrinter: Printer = {
       .map(rec)
       .map((p) => `${num(p.port)}${p.nodePort ? `:${num(p.nodePort)}` : ""}/${str(p.protocol) || "TCP"}`)
       .join(",");
-    return [
-      svc.metadata.name ?? "",
-      type,
-      orNone(str(spec.clusterIP)),
-      external,
-      orNone(ports),
-      age(svc.metadata.creationTimestamp, now),
-      orNone(labelsString(spec.selector)),
-    ];
+    return [type, orNone(str(spec.clusterIP)), external, orNone(ports), orNone(labelsString(spec.selector))];
   },
-};
+});
 
-const deploymentPrinter: Printer = {
-  columns: [
-    nameCol,
+/**
+ * Deployments and ReplicaSets: their replica counts (from the status and the desired count, 1 when
+ * unset), then the pod template's containers, images and the selector as wide columns.
+ */
+function workloadPrinter(columns: TableColumn[], counts: (status: Obj, desired: number) => unknown[]): Printer {
+  return namedPrinter({
+    columns,
+    afterAge: [
+      col("Containers", "Names of each container in the template.", 1),
+      col("Images", "Images referenced by each container in the template.", 1),
+      col("Selector", "Label selector for pods.", 1),
+    ],
+    cells(o) {
+      const spec = rec(o.spec);
+      const desired = spec.replicas === undefined ? 1 : num(spec.replicas);
+      const containers = arr(rec(rec(spec.template).spec).containers).map(rec);
+      return [
+        ...counts(rec(o.status), desired),
+        containers.map((c) => str(c.name)).join(","),
+        containers.map((c) => str(c.image)).join(","),
+        orNone(selectorString(spec.selector)),
+      ];
+    },
+  });
+}
+
+const deploymentPrinter = workloadPrinter(
+  [
     col("Ready", "Number of the pod with ready state"),
     col(
       "Up-to-date",
@@ -313,70 +345,31 @@ const deploymentPrinter: Printer = {
       0,
       "integer",
     ),
-    ageCol,
-    col("Containers", "Names of each container in the template.", 1),
-    col("Images", "Images referenced by each container in the template.", 1),
-    col("Selector", "Label selector for pods.", 1),
   ],
-  cells(d, now) {
-    const spec = rec(d.spec);
-    const status = rec(d.status);
-    const desired = spec.replicas === undefined ? 1 : num(spec.replicas);
-    const [containers, images] = containersAndImages(rec(spec.template).spec);
-    return [
-      d.metadata.name ?? "",
-      `${num(status.readyReplicas)}/${desired}`,
-      num(status.updatedReplicas),
-      num(status.availableReplicas),
-      age(d.metadata.creationTimestamp, now),
-      containers,
-      images,
-      orNone(selectorString(spec.selector)),
-    ];
-  },
-};
+  (status, desired) => [
+    `${num(status.readyReplicas)}/${desired}`,
+    num(status.updatedReplicas),
+    num(status.availableReplicas),
+  ],
+);
 
-const replicaSetPrinter: Printer = {
-  columns: [
-    nameCol,
+const replicaSetPrinter = workloadPrinter(
+  [
     col("Desired", "Replicas is the number of desired replicas.", 0, "integer"),
     col("Current", "Replicas is the most recently observed number of replicas.", 0, "integer"),
     col("Ready", "The number of ready replicas for this replica set.", 0, "integer"),
-    ageCol,
-    col("Containers", "Names of each container in the template.", 1),
-    col("Images", "Images referenced by each container in the template.", 1),
-    col("Selector", "Label selector for pods.", 1),
   ],
-  cells(rs, now) {
-    const spec = rec(rs.spec);
-    const status = rec(rs.status);
-    const [containers, images] = containersAndImages(rec(spec.template).spec);
-    return [
-      rs.metadata.name ?? "",
-      spec.replicas === undefined ? 1 : num(spec.replicas),
-      num(status.replicas),
-      num(status.readyReplicas),
-      age(rs.metadata.creationTimestamp, now),
-      containers,
-      images,
-      orNone(selectorString(spec.selector)),
-    ];
-  },
-};
+  (status, desired) => [desired, num(status.replicas), num(status.readyReplicas)],
+);
 
-const namespacePrinter: Printer = {
-  columns: [nameCol, col("Status", "The status of the namespace"), ageCol],
-  cells(ns, now) {
-    return [ns.metadata.name ?? "", str(rec(ns.status).phase) || "Active", age(ns.metadata.creationTimestamp, now)];
-  },
-};
+const namespacePrinter = namedPrinter({
+  columns: [col("Status", "The status of the namespace")],
+  cells: (ns) => [str(rec(ns.status).phase) || "Active"],
+});
 
-const nodePrinter: Printer = {
-  columns: [
-    nameCol,
-    col("Status", "The status of the node"),
-    col("Roles", "The roles of the node"),
-    ageCol,
+const nodePrinter = namedPrinter({
+  columns: [col("Status", "The status of the node"), col("Roles", "The roles of the node")],
+  afterAge: [
     col("Version", "Kubelet Version reported by the node."),
     col("Internal-IP", "List of addresses reachable to the node. Queried from cloud provider, if available.", 1),
     col("External-IP", "List of addresses reachable to the node. Queried from cloud provider, if available.", 1),
@@ -388,7 +381,7 @@ const nodePrinter: Printer = {
       1,
     ),
   ],
-  cells(node, now) {
+  cells(node) {
     const status = rec(node.status);
     const ready = arr(status.conditions)
       .map(rec)
@@ -410,10 +403,8 @@ const nodePrinter: Printer = {
       );
     const info = rec(status.nodeInfo);
     return [
-      node.metadata.name ?? "",
       state,
       orNone(roles.join(",")),
-      age(node.metadata.creationTimestamp, now),
       str(info.kubeletVersion),
       addr("InternalIP"),
       addr("ExternalIP"),
@@ -422,7 +413,7 @@ const nodePrinter: Printer = {
       orNone(str(info.containerRuntimeVersion)),
     ];
   },
-};
+});
 
 function firstN(list: string[], n: number): string {
   if (list.length === 0) return "<none>";
@@ -430,33 +421,29 @@ function firstN(list: string[], n: number): string {
   return `${list.slice(0, n).join(",")} + ${list.length - n} more...`;
 }
 
-const endpointSlicePrinter: Printer = {
+const endpointSlicePrinter = namedPrinter({
   columns: [
-    nameCol,
     col("AddressType", "The IP protocol for this slice"),
     col("Ports", "The ports used by this slice"),
     col("Endpoints", "The endpoints for this slice"),
-    ageCol,
   ],
-  cells(s, now) {
+  cells(s) {
     const ports = arr(s.ports)
       .map(rec)
       .map((p) => (p.port === undefined ? "" : String(num(p.port))))
       .filter((p) => p !== "");
     const addresses = arr(s.endpoints).flatMap((e) => arr(rec(e).addresses).map(str));
     return [
-      s.metadata.name ?? "",
       str(s.addressType),
       ports.length > 0 ? ports.join(",") : "<unset>",
       addresses.length > 0 ? firstN(addresses, 3) : "<unset>",
-      age(s.metadata.creationTimestamp, now),
     ];
   },
-};
+});
 
-const endpointsPrinter: Printer = {
-  columns: [nameCol, col("Endpoints", "Endpoints of the service"), ageCol],
-  cells(e, now) {
+const endpointsPrinter = namedPrinter({
+  columns: [col("Endpoints", "Endpoints of the service")],
+  cells(e) {
     const list: string[] = [];
     for (const subset of arr(e.subsets).map(rec)) {
       const ports = arr(subset.ports).map((p) => num(rec(p).port));
@@ -465,44 +452,24 @@ const endpointsPrinter: Printer = {
         for (const p of ports) list.push(`${str(a.ip)}:${p}`);
       }
     }
-    return [e.metadata.name ?? "", firstN(list, 3), age(e.metadata.creationTimestamp, now)];
+    return [firstN(list, 3)];
   },
-};
+});
 
-const secretPrinter: Printer = {
-  columns: [
-    nameCol,
-    col("Type", "The type of the secret"),
-    col("Data", "The number of entries in the secret", 0, "integer"),
-    ageCol,
-  ],
-  cells(s, now) {
-    return [
-      s.metadata.name ?? "",
-      str(s.type) || "Opaque",
-      Object.keys(rec(s.data)).length,
-      age(s.metadata.creationTimestamp, now),
-    ];
-  },
-};
+const secretPrinter = namedPrinter({
+  columns: [col("Type", "The type of the secret"), col("Data", "The number of entries in the secret", 0, "integer")],
+  cells: (s) => [str(s.type) || "Opaque", Object.keys(rec(s.data)).length],
+});
 
-const configMapPrinter: Printer = {
-  columns: [nameCol, col("Data", "The number of entries in the config map", 0, "integer"), ageCol],
-  cells(c, now) {
-    return [
-      c.metadata.name ?? "",
-      Object.keys(rec(c.data)).length + Object.keys(rec(c.binaryData)).length,
-      age(c.metadata.creationTimestamp, now),
-    ];
-  },
-};
+const configMapPrinter = namedPrinter({
+  columns: [col("Data", "The number of entries in the config map", 0, "integer")],
+  cells: (c) => [Object.keys(rec(c.data)).length + Object.keys(rec(c.binaryData)).length],
+});
 
-const serviceAccountPrinter: Printer = {
-  columns: [nameCol, col("Secrets", "The number of secrets of the service account", 0, "integer"), ageCol],
-  cells(sa, now) {
-    return [sa.metadata.name ?? "", arr(sa.secrets).length, age(sa.metadata.creationTimestamp, now)];
-  },
-};
+const serviceAccountPrinter = namedPrinter({
+  columns: [col("Secrets", "The number of secrets of the service account", 0, "integer")],
+  cells: (sa) => [arr(sa.secrets).length],
+});
 
 const eventPrinter: Printer = {
   columns: [
@@ -540,23 +507,19 @@ const eventPrinter: Printer = {
   },
 };
 
-const leasePrinter: Printer = {
-  columns: [nameCol, col("Holder", "The holder of the lease"), ageCol],
-  cells(l, now) {
-    return [l.metadata.name ?? "", str(rec(l.spec).holderIdentity), age(l.metadata.creationTimestamp, now)];
-  },
-};
+const leasePrinter = namedPrinter({
+  columns: [col("Holder", "The holder of the lease")],
+  cells: (l) => [str(rec(l.spec).holderIdentity)],
+});
 
-const roleBindingPrinter: Printer = {
-  columns: [
-    nameCol,
-    col("Role", "The role referenced by this binding"),
-    ageCol,
+const roleBindingPrinter = namedPrinter({
+  columns: [col("Role", "The role referenced by this binding")],
+  afterAge: [
     col("Users", "Users in the binding", 1),
     col("Groups", "Groups in the binding", 1),
     col("ServiceAccounts", "ServiceAccounts in the binding", 1),
   ],
-  cells(b, now) {
+  cells(b) {
     const ref = rec(b.roleRef);
     const subjects = arr(b.subjects).map(rec);
     const of = (k: string) =>
@@ -564,16 +527,14 @@ const roleBindingPrinter: Printer = {
         .filter((s) => s.kind === k)
         .map((s) => (k === "ServiceAccount" ? `${str(s.namespace)}/${str(s.name)}` : str(s.name)))
         .join(", ");
-    return [
-      b.metadata.name ?? "",
-      `${str(ref.kind)}/${str(ref.name)}`,
-      age(b.metadata.creationTimestamp, now),
-      of("User"),
-      of("Group"),
-      of("ServiceAccount"),
-    ];
+    return [`${str(ref.kind)}/${str(ref.name)}`, of("User"), of("Group"), of("ServiceAccount")];
   },
-};
+});
+
+const webhookConfigurationPrinter = namedPrinter({
+  columns: [col("Webhooks", "The number of webhooks", 0, "integer")],
+  cells: (o) => [arr(o.webhooks).length],
+});
 
 const createdAtPrinter: Printer = {
   columns: [nameCol, { ...col("Created At", "CreationTimestamp of the object."), type: "date" }],
@@ -582,12 +543,7 @@ const createdAtPrinter: Printer = {
   },
 };
 
-const defaultPrinter: Printer = {
-  columns: [nameCol, ageCol],
-  cells(o, now) {
-    return [o.metadata.name ?? "", age(o.metadata.creationTimestamp, now)];
-  },
-};
+const defaultPrinter = namedPrinter({ columns: [], cells: () => [] });
 
 const printers: Record<string, Printer> = {
   "/pods": podPrinter,
@@ -609,14 +565,8 @@ const printers: Record<string, Printer> = {
   "rbac.authorization.k8s.io/rolebindings": roleBindingPrinter,
   "rbac.authorization.k8s.io/clusterrolebindings": roleBindingPrinter,
   "apiextensions.k8s.io/customresourcedefinitions": createdAtPrinter,
-  "admissionregistration.k8s.io/mutatingwebhookconfigurations": {
-    columns: [nameCol, col("Webhooks", "The number of webhooks", 0, "integer"), ageCol],
-    cells: (o, now) => [o.metadata.name ?? "", arr(o.webhooks).length, age(o.metadata.creationTimestamp, now)],
-  },
-  "admissionregistration.k8s.io/validatingwebhookconfigurations": {
-    columns: [nameCol, col("Webhooks", "The number of webhooks", 0, "integer"), ageCol],
-    cells: (o, now) => [o.metadata.name ?? "", arr(o.webhooks).length, age(o.metadata.creationTimestamp, now)],
-  },
+  "admissionregistration.k8s.io/mutatingwebhookconfigurations": webhookConfigurationPrinter,
+  "admissionregistration.k8s.io/validatingwebhookconfigurations": webhookConfigurationPrinter,
 };
 
 /** A CRD version's additionalPrinterColumns entry. */
