@@ -1,28 +1,34 @@
 // The fault suite of issue 8 on the guide's two clusters, brought up once for the whole file:
 // steady traffic runs from both sleep pods all along, each case injects one fault (or one
 // attack, or one piece of bad input), asserts what a user must see, and states the requests
-// that failed in its window. Cases run in order: read-only ones first, then the faults, then
-// the ones that change the mesh for good (mismatched roots), then the log audit over it all.
+// that failed in its window. Cases run in order: the security checks (concurrently), cluster2's
+// API server stopped for 60 s with the bad-input cases fed meanwhile (concurrently), the other
+// faults, then the ones that change the mesh for good (mismatched roots), then the log audit.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   type ClusterzEntry,
+  clusterNetns,
   clusterz,
   controlSocket,
+  cutPodLink,
   guideClusters,
+  helloworldCounter,
   httpGet,
   istiodDebug,
   must,
   onePod,
   type PodInfo,
+  podCidr,
   podNetns,
   pods,
   proxyHosts,
   setUpGuideClusters,
   summarize,
   Traffic,
+  timedRequest,
   waitFor,
 } from "../support/guide-clusters.js";
 import {
@@ -149,7 +155,42 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
   });
 
   // ---------------------------------------------------------------- security
-  describe("security", () => {
+  describe("security", { concurrency: true }, () => {
+    // A real sidecar with the wrong cluster ID: sleep's own injected pod, copied with
+    // ISTIO_META_CLUSTER_ID=cluster9 (the injector skips it: it carries the injection status).
+    // Created before the checks below so that it boots (seconds under load) while they run.
+    let wrongClusterPod: Promise<{ name: string; createdAt: number }> = Promise.resolve({ name: "", createdAt: 0 });
+    const startWrongClusterPod = async (): Promise<{ name: string; createdAt: number }> => {
+      const name = "sleep-cluster9";
+      const src = JSON.parse(
+        await must(sb, `kubectl --context=cluster1 -n sample get pod ${side("cluster1").pod.name} -o json`),
+      ) as {
+        metadata: { annotations?: Record<string, string> };
+        spec: { nodeName?: string; containers: { name: string; env?: { name: string; value?: string }[] }[] };
+      };
+      const env = src.spec.containers
+        .find((c) => c.name === "istio-proxy")
+        ?.env?.find((e) => e.name === "ISTIO_META_CLUSTER_ID");
+      if (env === undefined) throw new Error("sleep's sidecar has no ISTIO_META_CLUSTER_ID to change");
+      env.value = "cluster9";
+      delete src.spec.nodeName;
+      const manifest = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, namespace: "sample", labels: { app: name }, annotations: src.metadata.annotations ?? {} },
+        spec: src.spec,
+      };
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(manifest));
+      const createdAt = Date.now();
+      await must(sb, `kubectl --context=cluster1 create -f ${file}`);
+      return { name, createdAt };
+    };
+    before(() => {
+      wrongClusterPod = startWrongClusterPod();
+      // Awaited (and its error reported) by the test that uses it.
+      wrongClusterPod.catch(() => {});
+    });
     const serverOf = async (ctx: string) =>
       (
         await must(sb, `kubectl config view --raw -o jsonpath='{.clusters[?(@.name=="${ctx}")].cluster.server}'`)
@@ -232,13 +273,13 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
       );
     });
 
-    it("the proxy's admin port answers only on loopback", {
-      todo: "podIP:15000 reaches the admin server: inbound capture redirects it to 15006, whose default for an undeclared port splices to 127.0.0.1:<port> (src/proxy/inbound/listener.ts defaultInbound); Istio since 1.10 forwards to the pod IP, so loopback-only servers stay private",
-    }, async () => {
+    it("the proxy's admin port answers only on loopback", async (t) => {
       const s = side("cluster1");
       const fromHost = await httpGet(`http://${s.pod.ip}:15000/config_dump`, 5000);
+      t.diagnostic(
+        `GET http://${s.pod.ip}:15000/config_dump from the host: ${fromHost.status} ${fromHost.body.slice(0, 80)}`,
+      );
       assert.equal(fromHost.status, 0, `admin answered on the pod IP: ${fromHost.status}`);
-      assert.match(fromHost.body, /ECONNREFUSED/);
       const inside = await must(
         sb,
         `ip netns exec ${s.netns} curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:15000/clusters`,
@@ -343,10 +384,126 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
       );
       t.diagnostic(logs.split("\n").find((l) => /cluster9/.test(l)) ?? "");
     });
+
+    it("a real sidecar started with ISTIO_META_CLUSTER_ID=cluster9: its log and istiod's name the refused cluster ID; it never turns ready nor connects", {
+      timeout: 240_000,
+    }, async (t) => {
+      const { name: pod, createdAt } = await wrongClusterPod;
+      t.after(() => sb.sh(`kubectl --context=cluster1 -n sample delete pod ${pod} --wait=false --ignore-not-found`));
+      const ip = await waitFor(
+        `${pod} to have an address`,
+        async () => (await pods(sb, "cluster1", "sample", `app=${pod}`)).find((p) => p.ip !== "")?.ip,
+        120_000,
+      );
+      const proxyLine = await waitFor(
+        `${pod}'s sidecar to log why it has no certificate`,
+        async () =>
+          (await sb.sh(`kubectl --context=cluster1 -n sample logs ${pod} -c istio-proxy`)).stdout
+            .split("\n")
+            .find((l) => /certificate/.test(l) && /cluster9/.test(l)),
+        120_000,
+      );
+      t.diagnostic(`sidecar: ${proxyLine}`);
+      assert.match(proxyLine, /client claims to be in cluster \\?"cluster9\\?"/);
+      // The sidecar reaches istiod through its ClusterIP, so istiod sees the node's address as the
+      // peer; what tells this pod's requests apart is that it retries: the CA probe above makes one.
+      const istiod = await onePod(sb, "cluster1", "istio-system", "app=istiod");
+      const refusals = await waitFor(
+        "istiod to log the refusals of this pod's repeated requests",
+        async () => {
+          const lines = (
+            await must(
+              sb,
+              `kubectl --context=cluster1 -n istio-system logs ${istiod.name} --since=${Math.ceil((Date.now() - createdAt) / 1000) + 5}s`,
+            )
+          )
+            .split("\n")
+            .filter((l) => /refused a certificate request/.test(l) && /cluster=cluster9/.test(l))
+            .filter((l) => Date.parse(l.split(" ")[0] ?? "") >= createdAt);
+          return lines.length >= 2 ? lines : undefined;
+        },
+        90_000,
+      );
+      t.diagnostic(`istiod (${refusals.length} refusals since the pod was created): ${refusals.at(-1)}`);
+      assert.match(refusals.at(-1) ?? "", /client claims to be in cluster/);
+      const ready = await httpGet(`http://${ip}:15021/healthz/ready`);
+      t.diagnostic(`/healthz/ready: ${ready.status} ${ready.body.trim()}`);
+      assert.equal(ready.status, 503, "a sidecar without a certificate is not ready");
+      const status = await must(sb, "isthmus proxy-status --context cluster1");
+      t.diagnostic(status.trim());
+      assert.doesNotMatch(
+        status,
+        new RegExp(`^${pod}\\.`, "m"),
+        "it never connected to istiod (no certificate, no xDS)",
+      );
+      await t.test(
+        "its /healthz/ready names the refusal, not only 'waiting'",
+        {
+          todo: "the sidecar's readiness says only 'waiting for a workload certificate'; the CA's reason (cluster9 is unknown) is in its log alone (src/proxy/sidecar.ts readiness)",
+        },
+        () => {
+          assert.match(ready.body, /cluster9/);
+        },
+      );
+    });
+  });
+
+  // ---------------------------------------------------------------- cluster2's API server stopped
+  // The outage lasts 60 s, as the issue says; the bad-input cases (cluster1 only) run inside it,
+  // so that the window costs no extra time and the junk is also fed to a mesh with a remote down.
+  const outageMs = 60_000;
+  const outage = {
+    t0: 0,
+    stoppedAt: 0,
+    restarted: false,
+    polling: false,
+    poll: Promise.resolve(),
+    notReady: [] as string[],
+    seen: [] as string[],
+  };
+  after(async () => {
+    outage.polling = false;
+    await outage.poll;
+    if (outage.stoppedAt > 0 && !outage.restarted)
+      await controlSocket(sb, "cluster2", "POST", "/apiserver/start").catch(() => undefined);
+  });
+
+  it("cluster2's API server stopped: cluster1's clusterz names it unreachable within seconds", {
+    timeout: 180_000,
+  }, async (t) => {
+    outage.t0 = Date.now();
+    outage.polling = true;
+    // cluster1's control plane must stay Ready the whole time (Istio issue 32102).
+    outage.poll = (async () => {
+      while (outage.polling) {
+        const r = await istiodDebug(sb, "cluster1", "/ready").catch((e: unknown) => ({ status: 0, body: String(e) }));
+        if (r.status !== 200) outage.notReady.push(`${new Date().toISOString()} ${r.status} ${r.body.trim()}`);
+        const row = (await clusterz(sb, "cluster1"))?.find((e) => e.id === "cluster2") as
+          | (ClusterzEntry & { error?: string })
+          | undefined;
+        const st = row === undefined ? "absent" : `${row.syncStatus}${row.error ? ` (error: ${row.error})` : ""}`;
+        if (outage.seen.at(-1) !== st) outage.seen.push(st);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    assert.deepEqual(await controlSocket(sb, "cluster2", "POST", "/apiserver/stop"), { apiServer: "stopped" });
+    outage.stoppedAt = Date.now();
+    // Istio keeps saying "synced" once the first sync is done; the row's error says the API server is unreachable.
+    const down = await waitFor(
+      "cluster1's clusterz to show that cluster2's API server cannot be reached",
+      async () =>
+        (await clusterz(sb, "cluster1"))?.find(
+          (e) => e.id === "cluster2" && (e.syncStatus !== "synced" || (e as { error?: string }).error),
+        ),
+      90_000,
+    );
+    t.diagnostic(
+      `cluster1 sees cluster2 as ${JSON.stringify(down)} after ${((Date.now() - outage.stoppedAt) / 1000).toFixed(1)} s`,
+    );
   });
 
   // ---------------------------------------------------------------- bad input
-  describe("bad input", () => {
+  describe("bad input, fed while cluster2's API server is down", { concurrency: true }, () => {
     const istiodReady = async (ctx: string) =>
       assert.equal((await istiodDebug(sb, ctx, "/ready")).status, 200, `${ctx}'s istiod must stay Ready`);
 
@@ -380,15 +537,19 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     });
 
     it('API server bodies: a field of the wrong type (ConfigMap data {"a": 1}) is refused with 400', {
-      todo: "the local API server stores a ConfigMap whose data value is a number (real Kubernetes: 400, cannot unmarshal number into string); see docs/reliability.md",
       timeout: 60_000,
-    }, async () => {
+    }, async (t) => {
       const file = join(dir, "body-wrong-types");
       writeFileSync(file, '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bad-types"},"data":{"a":1}}');
       const r = await sb.sh(`kubectl --context=cluster1 create --raw /api/v1/namespaces/default/configmaps -f ${file}`);
       await sb.sh("kubectl --context=cluster1 -n default delete configmap bad-types --ignore-not-found");
+      t.diagnostic(r.stderr.trim());
       assert.notEqual(r.code, 0, `a number where a string belongs was stored: ${r.stdout.slice(0, 200)}`);
-      assert.match(r.stderr, /BadRequest|Invalid/);
+      // kube-apiserver's words: a decoding error, 400, never stored.
+      assert.match(
+        r.stderr,
+        /\(BadRequest\).*cannot unmarshal number into Go struct field ConfigMap\.data of type string/,
+      );
     });
 
     it("admission review junk to istiod's webhook: an error answer, istiod stays up", {
@@ -513,45 +674,17 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     });
   });
 
-  // ---------------------------------------------------------------- cluster2's API server stopped
-  it("cluster2's API server stopped for 30 s: traffic keeps flowing, cluster1 stays Ready, clusterz shows not synced then synced, endpoints exact", {
+  it("cluster2's API server started again after 60 s down: traffic kept flowing, cluster1 stayed Ready, clusterz synced again, endpoints exact", {
     timeout: 300_000,
   }, async (t) => {
-    const t0 = Date.now();
-    const notReady: string[] = [];
-    const seen: string[] = [];
-    let polling = true;
-    // cluster1's control plane must stay Ready the whole time (Istio issue 32102).
-    const readyPoll = (async () => {
-      while (polling) {
-        const r = await istiodDebug(sb, "cluster1", "/ready").catch((e: unknown) => ({ status: 0, body: String(e) }));
-        if (r.status !== 200) notReady.push(`${new Date().toISOString()} ${r.status} ${r.body.trim()}`);
-        const row = (await clusterz(sb, "cluster1"))?.find((e) => e.id === "cluster2") as
-          | (ClusterzEntry & { error?: string })
-          | undefined;
-        const st = row === undefined ? "absent" : `${row.syncStatus}${row.error ? ` (error: ${row.error})` : ""}`;
-        if (seen.at(-1) !== st) seen.push(st);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
+    assert.ok(outage.stoppedAt > 0, "runs after the API server was stopped");
     try {
-      assert.deepEqual(await controlSocket(sb, "cluster2", "POST", "/apiserver/stop"), { apiServer: "stopped" });
-      const stopped = Date.now();
-      // Istio keeps saying "synced" once the first sync is done; the row's error says the API server is unreachable.
-      const down = await waitFor(
-        "cluster1's clusterz to show that cluster2's API server cannot be reached",
-        async () =>
-          (await clusterz(sb, "cluster1"))?.find(
-            (e) => e.id === "cluster2" && (e.syncStatus !== "synced" || (e as { error?: string }).error),
-          ),
-        90_000,
-      );
-      t.diagnostic(
-        `cluster1 sees cluster2 as ${JSON.stringify(down)} after ${((Date.now() - stopped) / 1000).toFixed(1)} s`,
-      );
-      const downFor = 30_000 - (Date.now() - stopped);
-      if (downFor > 0) await new Promise((r) => setTimeout(r, downFor));
+      // The outage's length is the fault itself (the issue's 60 s), not a wait for something.
+      const left = outageMs - (Date.now() - outage.stoppedAt);
+      if (left > 0) await new Promise((r) => setTimeout(r, left));
+      t.diagnostic(`cluster2's API server was down for ${((Date.now() - outage.stoppedAt) / 1000).toFixed(1)} s`);
       assert.deepEqual(await controlSocket(sb, "cluster2", "POST", "/apiserver/start"), { apiServer: "running" });
+      outage.restarted = true;
       await waitFor(
         "cluster1's clusterz to show cluster2 synced again",
         async () =>
@@ -561,25 +694,24 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
         120_000,
       );
     } finally {
-      polling = false;
-      await readyPoll;
-      await controlSocket(sb, "cluster2", "POST", "/apiserver/start").catch(() => undefined);
+      outage.polling = false;
+      await outage.poll;
     }
     const t1 = Date.now();
+    const seen = outage.seen;
     t.diagnostic(`cluster2 as seen by cluster1's clusterz: ${seen.join(" → ")}`);
-    assert.deepEqual(notReady, [], "cluster1's istiod must stay Ready while cluster2's API server is down");
+    assert.deepEqual(outage.notReady, [], "cluster1's istiod must stay Ready while cluster2's API server is down");
     assert.ok(
       seen.some((s) => /error: .*(cannot reach|ECONNREFUSED)/.test(s)),
       seen.join(" → "),
     );
     assert.equal(seen.at(-1), "synced", seen.join(" → "));
-    for (const [ctx, s] of window(t0, t1)) {
+    for (const [ctx, s] of window(outage.t0, t1)) {
       t.diagnostic(`from ${ctx}: ${s.text}`);
-      const got = side(ctx).traffic.between(t0, t1);
-      // As in the istiod case: a local DNS timeout (the cluster daemon's resolver) is reported apart from the mesh.
-      const mesh = got.filter((x) => x.error !== undefined && !/Resolving timed out/.test(x.error));
-      assert.deepEqual(mesh, [], `requests from ${ctx} failed while cluster2's API server was down: ${s.text}`);
-      assert.ok(got.filter((x) => x.error !== undefined).length - mesh.length <= 2, s.text);
+      const got = side(ctx).traffic.between(outage.t0, t1);
+      // Name lookups included: the cluster DNS once lost a lookup whenever the bridge's MAC changed (fixed).
+      const failed = got.filter((x) => x.error !== undefined);
+      assert.deepEqual(failed, [], `requests from ${ctx} failed while cluster2's API server was down: ${s.text}`);
       assert.ok(got.some((x) => x.version === "v1") && got.some((x) => x.version === "v2"), s.text);
     }
     // No endpoint lost, none stale (Istio issues 38440, 45992).
@@ -634,13 +766,12 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     const t1 = Date.now();
     for (const [ctx, s] of window(t0, t1)) {
       t.diagnostic(`from ${ctx}: ${s.text}`);
-      // Name lookups go to the local cluster's DNS (in the cluster daemon), not through the mesh;
-      // one lookup timing out while the istiod pod is replaced was seen twice (docs/reliability.md).
-      const got = side(ctx).traffic.between(t0, t1);
-      const mesh = got.filter((x) => x.error !== undefined && !/Resolving timed out/.test(x.error));
-      const dns = got.filter((x) => x.error !== undefined && /Resolving timed out/.test(x.error));
-      assert.deepEqual(mesh, [], `requests from ${ctx} failed while cluster1's istiod was down: ${s.text}`);
-      assert.ok(dns.length <= 2, `${dns.length} DNS lookups timed out from ${ctx}: ${s.text}`);
+      // Name lookups included: they go to the cluster daemon's DNS behind the bridge's gateway, and
+      // used to time out when the replaced istiod pod's veth had carried the bridge's MAC (fixed: pinned).
+      const failed = side(ctx)
+        .traffic.between(t0, t1)
+        .filter((x) => x.error !== undefined);
+      assert.deepEqual(failed, [], `requests from ${ctx} failed while cluster1's istiod was down: ${s.text}`);
     }
     await must(sb, "kubectl --context=cluster2 -n sample scale deploy helloworld-v2 --replicas=1");
     await endpointsConverge(120_000);
@@ -687,6 +818,110 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
         `at most 3 failed requests from ${ctx} expected when one helloworld pod goes: ${s.text}`,
       );
     }
+  });
+
+  // ---------------------------------------------------------------- the link between the clusters' pods cut
+  let linkRestoredAt = 0;
+  it("the link between the clusters' pods cut: requests to the other cluster's version wait the connect timeout and are retried on the local one", {
+    timeout: 360_000,
+  }, async (t) => {
+    const local = { cluster1: "v1", cluster2: "v2" } as const;
+    const cidrs = { cluster1: await podCidr(sb, "cluster1"), cluster2: await podCidr(sb, "cluster2") };
+    const retriesBefore = new Map<string, number>();
+    for (const ctx of guideClusters)
+      retriesBefore.set(ctx, await helloworldCounter(side(ctx).pod.ip, "envoy_cluster_upstream_rq_retry"));
+    const other = (ctx: (typeof guideClusters)[number]) => (ctx === "cluster1" ? "cluster2" : "cluster1");
+    const cut = await cutPodLink(
+      sb,
+      await Promise.all(
+        guideClusters.map(async (ctx) => ({
+          netns: await clusterNetns(sb, side(ctx).netns),
+          dropFrom: cidrs[other(ctx)],
+        })),
+      ),
+    );
+    t.after(() => cut.restore());
+    const t0 = Date.now();
+    t.diagnostic(
+      `cut: every pod of cluster1 drops packets from ${cidrs.cluster2}, every pod of cluster2 from ${cidrs.cluster1}`,
+    );
+    // What a user with a patient client sees: every request answered, by the local version only;
+    // those the sidecar sent to the other cluster waited for the connect timeout and were retried.
+    const probe = async (ctx: (typeof guideClusters)[number]) => {
+      const got: { version?: string; error?: string; seconds: number }[] = [];
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline) {
+        got.push(...(await Promise.all([0, 1, 2].map(() => timedRequest(sb, side(ctx).netns, 40)))));
+        const retried =
+          (await helloworldCounter(side(ctx).pod.ip, "envoy_cluster_upstream_rq_retry")) -
+          (retriesBefore.get(ctx) ?? 0);
+        if (got.length >= 6 && retried > 0) return { got, retried };
+      }
+      return {
+        got,
+        retried:
+          (await helloworldCounter(side(ctx).pod.ip, "envoy_cluster_upstream_rq_retry")) -
+          (retriesBefore.get(ctx) ?? 0),
+      };
+    };
+    const probes = await Promise.all(guideClusters.map(async (ctx) => [ctx, await probe(ctx)] as const));
+    const t1 = Date.now();
+    for (const [ctx, { got, retried }] of probes) {
+      const slowest = Math.max(...got.map((g) => g.seconds));
+      t.diagnostic(
+        `from ${ctx} during the cut, patient client (40 s): ${summarize(got.map((g) => ({ at: 0, ...g }))).text}; slowest ${slowest.toFixed(1)} s; the sidecar retried ${retried}`,
+      );
+      // The outlier mark: the sidecar's /clusters names why the other cluster's endpoint failed.
+      const remote = (await proxyHosts(sb, side(ctx).netns)).find((h) => h.clusterId === other(ctx));
+      t.diagnostic(`${ctx}'s sleep proxy on the other cluster's endpoint: ${JSON.stringify(remote)}`);
+      // (Its words depend on which request failed last: a connect timeout, or a client that gave up first.)
+      assert.ok(
+        (remote?.lastFailure ?? "") !== "",
+        `${ctx}'s sleep proxy marks the other cluster's endpoint as failing`,
+      );
+      assert.deepEqual(
+        got.filter((g) => g.error !== undefined),
+        [],
+        `every request is answered from ${ctx}`,
+      );
+      assert.ok(
+        got.every((g) => g.version === local[ctx]),
+        `only the local version answers from ${ctx}`,
+      );
+      assert.ok(retried > 0, `the requests sent across the cut show up as retries in ${ctx}'s sleep sidecar`);
+    }
+    for (const [ctx, s] of window(t0, t1))
+      t.diagnostic(`steady traffic (5 s deadline) from ${ctx} during the cut: ${s.text}`);
+    await cut.restore();
+    linkRestoredAt = Date.now();
+  });
+
+  it("the link between the clusters' pods restored: both versions answer again from both clusters", {
+    todo: "after the cut each sleep sidecar keeps activeRequests 1 on its local helloworld with nothing in flight (/clusters), so least-request sends every request to the other cluster; likely an attempt retried for a client that had given up is never ended (src/proxy/outbound/http.ts); docs/reliability.md bug 7",
+    timeout: 120_000,
+  }, async (t) => {
+    assert.ok(linkRestoredAt > 0, "runs after the cut");
+    for (const ctx of guideClusters) {
+      const hosts = (await proxyHosts(sb, side(ctx).netns)).map(
+        (h) => `${h.address} ${h.clusterId} active=${h.activeRequests}`,
+      );
+      t.diagnostic(`${ctx}'s sleep proxy after the link came back: ${hosts.join("; ")}`);
+    }
+    await waitFor(
+      "both versions to answer from both clusters after the link came back",
+      async () =>
+        guideClusters.every((ctx) => {
+          const got = side(ctx).traffic.between(linkRestoredAt);
+          return got.some((x) => x.version === "v1") && got.some((x) => x.version === "v2");
+        })
+          ? true
+          : undefined,
+      60_000,
+    );
+    t.diagnostic(
+      `both versions answer again from both clusters ${((Date.now() - linkRestoredAt) / 1000).toFixed(1)} s after the link came back`,
+    );
+    for (const [ctx, s] of window(linkRestoredAt)) t.diagnostic(`from ${ctx} after the link came back: ${s.text}`);
   });
 
   // ---------------------------------------------------------------- remote secrets
@@ -927,11 +1162,24 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     const retriesBefore = await retries("cluster1");
     // What a user sees: v2 no longer answers from cluster1 (its certificate chains to another
     // root), and the sidecar retries those requests on v1, so none fails.
-    const settled = rerootedAt + 10_000;
+    // Counted from when cluster1's sleep proxy holds the re-rooted v2 and no longer the old one
+    // (cluster2's own sleep proxy keeps the old root: it can no longer talk to its istiod).
     await waitFor(
-      "30 s of traffic after the re-rooted v2 came up",
-      async () => (Date.now() > settled + 30_000 ? true : undefined),
-      60_000,
+      "cluster1's sleep proxy to hold the re-rooted helloworld-v2 only",
+      async () => {
+        const got = (await proxyHosts(sb, side("cluster1").netns)).map((h) => h.address);
+        return got.includes(`${newV2.ip}:5000`) && !got.includes(`${oldV2.ip}:5000`) ? true : undefined;
+      },
+      120_000,
+    );
+    const settled = Date.now();
+    await waitFor(
+      "20 requests from cluster1 after the re-rooted v2 reached its proxy, and a retried handshake",
+      async () =>
+        side("cluster1").traffic.between(settled).length >= 20 && (await retries("cluster1")) > retriesBefore
+          ? true
+          : undefined,
+      120_000,
     );
     const got = side("cluster1").traffic.between(settled);
     const s = summarize(got);
@@ -949,16 +1197,30 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     t.diagnostic(`the re-rooted helloworld-v2 refused ${refused} handshakes`);
   });
 
-  it("mismatched roots: the sidecar names the certificate failure (log line), not only a retry count", {
-    todo: "a failed upstream handshake is retried silently: no sidecar log line, /clusters keeps the host healthy, only envoy_cluster_upstream_rq_retry grows (src/proxy/outbound)",
+  it("mismatched roots: cluster1's sleep sidecar names the failed handshake (a log line and /clusters), not only a retry count", {
     timeout: 60_000,
-  }, async () => {
-    assert.ok(rerootedV2 !== undefined, "runs after the re-rooting case");
-    const logs = await must(
-      sb,
-      `kubectl --context=cluster1 -n sample logs ${side("cluster1").pod.name} -c istio-proxy --since=${Math.ceil((Date.now() - rerootedAt) / 1000) + 5}s`,
+  }, async (t) => {
+    const v2 = rerootedV2;
+    assert.ok(v2 !== undefined, "runs after the re-rooting case");
+    const address = `${v2.ip}:5000`;
+    const host = (await proxyHosts(sb, side("cluster1").netns)).find((h) => h.address === address);
+    t.diagnostic(`/clusters: ${JSON.stringify(host)}`);
+    assert.match(host?.lastFailure ?? "", /unknown root/, `/clusters names why ${address} failed`);
+    const line = await waitFor(
+      "cluster1's sleep sidecar to log the failed handshake",
+      async () =>
+        (
+          await must(
+            sb,
+            `kubectl --context=cluster1 -n sample logs ${side("cluster1").pod.name} -c istio-proxy --since=${Math.ceil((Date.now() - rerootedAt) / 1000) + 60}s`,
+          )
+        )
+          .split("\n")
+          .find((l) => /upstream TLS handshake failed/.test(l) && l.includes(address)),
+      30_000,
     );
-    assert.match(logs, new RegExp(`${rerootedV2.ip.replaceAll(".", "\\.")}.*(certificate|issuer|verify)`, "i"));
+    t.diagnostic(`sidecar: ${line}`);
+    assert.match(line, /unknown root/);
   });
 
   // ---------------------------------------------------------------- the log audit, over everything above

@@ -229,6 +229,14 @@ export interface ProxyHost {
   readonly address: string;
   readonly health: string;
   readonly clusterId: string;
+  /** Outlier detection: FAILED while ejected. */
+  readonly outlierCheck?: string;
+  readonly consecutiveFailures?: number;
+  readonly ejections?: number;
+  /** Requests in flight to it, as least-request balancing counts them. */
+  readonly activeRequests?: number;
+  /** Why the last connection or request to it failed (a TLS handshake, a connect timeout ...). */
+  readonly lastFailure?: string;
 }
 
 /**
@@ -242,4 +250,95 @@ export async function proxyHosts(sb: Sandbox, netns: string, envoyCluster = hell
   );
   const body = JSON.parse(out) as { cluster_statuses: { name: string; hosts: ProxyHost[] }[] };
   return body.cluster_statuses.find((c) => c.name === envoyCluster)?.hosts ?? [];
+}
+
+/** The pod CIDR of cluster `ctx` (its node's spec.podCIDR, a /24 of the network's /20). */
+export async function podCidr(sb: Sandbox, ctx: string): Promise<string> {
+  const cidr = (await must(sb, `kubectl --context=${ctx} get nodes -o jsonpath='{.items[0].spec.podCIDR}'`)).trim();
+  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cidr)) throw new Error(`cluster ${ctx} has no node podCIDR: "${cidr}"`);
+  return cidr;
+}
+
+/** Every network namespace of the cluster that made `podNetnsName` (isth-<tag>-*): all its pods. */
+export async function clusterNetns(sb: Sandbox, podNetnsName: string): Promise<string[]> {
+  const prefix = `${podNetnsName.slice(0, podNetnsName.lastIndexOf("-"))}-`;
+  return (await must(sb, "ip netns list"))
+    .split("\n")
+    .map((l) => l.split(" ")[0] ?? "")
+    .filter((n) => n.startsWith(prefix));
+}
+
+/** The project's own range (docs/adr/0003): the only addresses a fault may be injected for. */
+const projectNet = { base: (10 << 24) | (200 << 16), bits: 13 };
+
+function insideProject(cidr: string): boolean {
+  const [ip, bits] = cidr.split("/");
+  const o = (ip ?? "").split(".").map(Number);
+  if (o.length !== 4 || Number(bits) < projectNet.bits) return false;
+  const n = (((o[0] ?? 0) << 24) | ((o[1] ?? 0) << 16) | ((o[2] ?? 0) << 8) | (o[3] ?? 0)) >>> 0;
+  const mask = (0xffffffff << (32 - projectNet.bits)) >>> 0;
+  return (n & mask) >>> 0 === projectNet.base >>> 0;
+}
+
+/** One side of a cut: every pod namespace of one cluster, and the other cluster's pod CIDR it must stop hearing. */
+export interface CutSide {
+  readonly netns: readonly string[];
+  readonly dropFrom: string;
+}
+
+/**
+ * Cuts the link between two clusters' pods the way a partition does (packets silently lost):
+ * in each listed pod namespace, `iptables -I INPUT -s <other cluster's pod CIDR> -j DROP`.
+ * Only the project's own namespaces (isth*) and range (10.200.0.0/13) are touched, and nothing
+ * in the host namespace. `restore()` removes exactly those rules (idempotent, ignores pods gone).
+ */
+export async function cutPodLink(sb: Sandbox, sides: readonly CutSide[]): Promise<{ restore(): Promise<void> }> {
+  const added: [string, string][] = [];
+  const restore = async () => {
+    while (added.length > 0) {
+      const [ns, from] = added.pop() ?? ["", ""];
+      await sb.sh(`ip netns exec ${ns} iptables -w -D INPUT -s ${from} -j DROP`);
+    }
+  };
+  try {
+    for (const s of sides) {
+      if (!insideProject(s.dropFrom)) throw new Error(`${s.dropFrom} is outside the project's range 10.200.0.0/13`);
+      for (const ns of s.netns) {
+        if (!ns.startsWith("isth")) throw new Error(`${ns} is not a namespace of the project`);
+        await must(sb, `ip netns exec ${ns} iptables -w -I INPUT -s ${s.dropFrom} -j DROP`);
+        added.push([ns, s.dropFrom]);
+      }
+    }
+  } catch (err) {
+    await restore();
+    throw err;
+  }
+  return { restore };
+}
+
+/** One request from a sleep pod's namespace with a deadline of `maxSeconds`; its answer and how long it took. */
+export async function timedRequest(
+  sb: Sandbox,
+  netns: string,
+  maxSeconds: number,
+): Promise<{ version?: string; error?: string; seconds: number }> {
+  const r = await sb.sh(
+    `ip netns exec ${netns} curl -sS --max-time ${maxSeconds} -w '\\n%{time_total}' http://helloworld.sample:5000/hello`,
+    { timeoutMs: (maxSeconds + 15) * 1000 },
+  );
+  const lines = r.stdout.trim().split("\n");
+  const seconds = Number(lines.at(-1));
+  const version = /Hello version: (v\d+)/.exec(r.stdout)?.[1];
+  return version
+    ? { version, seconds }
+    : { error: `${r.code}: ${(r.stdout + r.stderr).trim().slice(0, 200)}`, seconds };
+}
+
+/** A sidecar's counter `name` for helloworld's Envoy cluster, from its Prometheus port (pod IP:15090). */
+export async function helloworldCounter(podIp: string, name: string): Promise<number> {
+  const body = (await httpGet(`http://${podIp}:15090/stats/prometheus`)).body;
+  const line = body
+    .split("\n")
+    .find((l) => l.startsWith(`${name}{`) && l.includes(`cluster_name="${helloworldCluster}"`));
+  return Number(line?.split(/\s+/).at(-1) ?? "0");
 }
