@@ -7,14 +7,17 @@ cd "$(dirname "$0")/.."
 echo "== typecheck"; npx --no-install tsc --noEmit -p .
 echo "== lint"; npx --no-install biome lint --diagnostic-level=error src test scripts bench
 echo "== dependency direction"; node --import tsx scripts/check-deps.ts
+# ISTHMUS_TEST_SCOPE: all (default: every test file, the cluster fault suite included),
+# unit (src/ only), faults (test/faults/ only: `npm run test:faults`).
 scope=${ISTHMUS_TEST_SCOPE:-all}
-# The cluster fault suite (test/faults/mesh-faults.test.ts, 12+ min) runs with `npm run test:faults`.
 if [ "$scope" = unit ]; then
   mapfile -t files < <(find src -name '*.test.ts' | sort)
 elif [ "$scope" = faults ]; then
   mapfile -t files < <(find test/faults -name '*.test.ts' | sort)
+elif [ "$scope" = all ]; then
+  mapfile -t files < <(find src test -name '*.test.ts' | sort)
 else
-  mapfile -t files < <(find src test -name '*.test.ts' ! -path 'test/faults/mesh-faults.test.ts' | sort)
+  echo "ISTHMUS_TEST_SCOPE=$scope: expected all, unit or faults" >&2; exit 2
 fi
 if [ "$#" -gt 0 ]; then files=("$@"); fi
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
