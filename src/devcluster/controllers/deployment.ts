@@ -7,7 +7,8 @@
  */
 import type { Logger } from "../../base/index.js";
 import { type LabelSelector, matchLabelSelector } from "../api/label-selector.js";
-import { type ApiClient, isApiError, type KubeObject, type OwnerReference, Resources } from "../api/types.js";
+import { type ApiClient, isApiError, type KubeObject, Resources } from "../api/types.js";
+import { claimDependents } from "./claim.js";
 import { type EventRecorder, involved } from "./events.js";
 import { podTemplateHash, stableStringify } from "./hash.js";
 import type { Informer } from "./informer.js";
@@ -21,7 +22,6 @@ import {
   type Pod,
   type PodTemplate,
   type ReplicaSet,
-  selectorPicks,
 } from "./objects.js";
 import { WorkQueue } from "./queue.js";
 import { type ControllerContext, nsKey } from "./shared.js";
@@ -432,47 +432,16 @@ export class DeploymentController {
   }
 
   /** The ReplicaSets this Deployment controls, after adopting orphans its selector matches and releasing ones it no longer does. */
-  async #claimReplicaSets(d: Deployment, all: ReplicaSet[]): Promise<ReplicaSet[]> {
-    const out: ReplicaSet[] = [];
-    for (const rs of all) {
-      const ref = controllerRef(rs);
-      if (ref && ref.uid !== d.metadata.uid) continue;
-      const matches = selectorPicks(d.spec?.selector, rs.metadata.labels);
-      if (ref && matches) {
-        out.push(rs);
-        continue;
-      }
-      if (ref && !matches) {
-        await this.#setOwners(
-          rs,
-          (rs.metadata.ownerReferences ?? []).filter((r) => r.uid !== d.metadata.uid),
-        );
-      } else if (!ref && matches && !rs.metadata.deletionTimestamp) {
-        const adopted = await this.#setOwners(rs, [
-          ...(rs.metadata.ownerReferences ?? []),
-          controllerRefTo(d, "apps/v1", "Deployment"),
-        ]);
-        if (adopted) out.push(adopted);
-      }
-    }
-    return out;
-  }
-
-  async #setOwners(rs: ReplicaSet, refs: OwnerReference[]): Promise<ReplicaSet | undefined> {
-    try {
-      return (await this.#client.patch(
-        Resources.replicasets,
-        rs.metadata.namespace,
-        rs.metadata.name ?? "",
-        "application/merge-patch+json",
-        {
-          metadata: { resourceVersion: rs.metadata.resourceVersion, ownerReferences: refs.length > 0 ? refs : null },
-        },
-      )) as ReplicaSet;
-    } catch (err) {
-      if (isApiError(err, 404) || isApiError(err, 409)) return undefined;
-      throw err;
-    }
+  #claimReplicaSets(d: Deployment, all: ReplicaSet[]): Promise<ReplicaSet[]> {
+    return claimDependents(all, {
+      client: this.#client,
+      resource: Resources.replicasets,
+      owner: d,
+      ownerApiVersion: "apps/v1",
+      ownerKind: "Deployment",
+      selector: d.spec?.selector,
+      mayAdopt: (rs) => !rs.metadata.deletionTimestamp,
+    });
   }
 
   /** When the Deployment's progress deadline passes without progress, look again. */

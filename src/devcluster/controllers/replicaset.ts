@@ -6,7 +6,8 @@
  */
 import type { Logger } from "../../base/index.js";
 import { errorMessage } from "../../base/index.js";
-import { type ApiClient, isApiError, type KubeObject, type OwnerReference, Resources } from "../api/types.js";
+import { type ApiClient, isApiError, type KubeObject, Resources } from "../api/types.js";
+import { claimDependents } from "./claim.js";
 import { type EventRecorder, involved } from "./events.js";
 import type { Informer } from "./informer.js";
 import { splitKey } from "./informer.js";
@@ -239,41 +240,16 @@ export class ReplicaSetController {
    * The pods this ReplicaSet controls after adopting matching orphans and releasing pods whose
    * labels no longer match, as Kubernetes' controllers do (a pod relabelled by hand leaves its ReplicaSet).
    */
-  async #claimPods(rs: ReplicaSet, pods: Pod[]): Promise<Pod[]> {
-    const out: Pod[] = [];
-    const uid = rs.metadata.uid;
-    for (const p of pods) {
-      const ref = controllerRef(p);
-      if (ref && ref.uid !== uid) continue;
-      const matches = selectorPicks(rs.spec?.selector, p.metadata.labels);
-      if (ref && matches) out.push(p);
-      else if (ref && !matches) {
-        const keep = (p.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid);
-        await this.#setOwners(p, keep).catch((err: unknown) => {
-          if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
-        });
-      } else if (!ref && matches && isPodActive(p) && !rs.metadata.deletionTimestamp) {
-        const refs = [...(p.metadata.ownerReferences ?? []), controllerRefTo(rs, "apps/v1", "ReplicaSet")];
-        try {
-          out.push((await this.#setOwners(p, refs)) as Pod);
-        } catch (err) {
-          if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
-        }
-      }
-    }
-    return out;
-  }
-
-  #setOwners(p: Pod, refs: OwnerReference[]): Promise<KubeObject> {
-    return this.#client.patch(
-      Resources.pods,
-      p.metadata.namespace,
-      p.metadata.name ?? "",
-      "application/merge-patch+json",
-      {
-        metadata: { resourceVersion: p.metadata.resourceVersion, ownerReferences: refs.length > 0 ? refs : null },
-      },
-    );
+  #claimPods(rs: ReplicaSet, pods: Pod[]): Promise<Pod[]> {
+    return claimDependents(pods, {
+      client: this.#client,
+      resource: Resources.pods,
+      owner: rs,
+      ownerApiVersion: "apps/v1",
+      ownerKind: "ReplicaSet",
+      selector: rs.spec?.selector,
+      mayAdopt: (p) => isPodActive(p) && !rs.metadata.deletionTimestamp,
+    });
   }
 
   async #createPods(key: string, rs: ReplicaSet, count: number): Promise<void> {
