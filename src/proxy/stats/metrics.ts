@@ -5,11 +5,30 @@
 
 export type Labels = Readonly<Record<string, string>>;
 
-const labelKey = (labels: Labels): string =>
+const escapeValue = (v: string): string =>
+  /[\\"\n]/.test(v) ? v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : v;
+
+const labelKeyUncached = (labels: Labels): string =>
   Object.keys(labels)
     .sort()
-    .map((k) => `${k}="${String(labels[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
+    .map((k) => `${k}="${escapeValue(String(labels[k]))}"`)
     .join(",");
+
+/** Label sets repeat (one per peer and status): their rendered keys are kept, by names and values in given order. */
+const labelKeys = new Map<string, string>();
+const labelKeysLimit = 10_000;
+
+const labelKey = (labels: Labels): string => {
+  let raw = "";
+  for (const k in labels) raw += `${k}\u0000${labels[k]}\u0001`;
+  let key = labelKeys.get(raw);
+  if (key === undefined) {
+    key = labelKeyUncached(labels);
+    if (labelKeys.size >= labelKeysLimit) labelKeys.clear();
+    labelKeys.set(raw, key);
+  }
+  return key;
+};
 
 /** Request duration buckets in milliseconds, as Istio's. */
 const durationBuckets = [

@@ -3,7 +3,13 @@
  * which roots it trusts, and the SPIFFE check on the peer (the SAN must name an allowed
  * identity; the chain must end at the mesh root).
  */
-import type { ConnectionOptions, PeerCertificate, SecureContextOptions } from "node:tls";
+import {
+  type ConnectionOptions,
+  createSecureContext,
+  type PeerCertificate,
+  type SecureContext,
+  type SecureContextOptions,
+} from "node:tls";
 
 /** A certificate issued to this workload by the mesh CA. */
 export interface WorkloadCertificate {
@@ -109,6 +115,21 @@ export function describeHandshakeFailure(err: unknown): HandshakeFailure | undef
   return undefined;
 }
 
+const clientContexts = new WeakMap<WorkloadCertificate, SecureContext>();
+
+/**
+ * One TLS context per certificate, shared by every upstream connection: PEM parsing happens
+ * once, and https agents key their pools by a short name instead of the PEM texts.
+ */
+function clientContext(cert: WorkloadCertificate): SecureContext {
+  let ctx = clientContexts.get(cert);
+  if (ctx === undefined) {
+    ctx = createSecureContext({ cert: cert.certChainPem, key: cert.keyPem, ca: cert.rootPem });
+    clientContexts.set(cert, ctx);
+  }
+  return ctx;
+}
+
 /** TLS options for a connection to an upstream sidecar, verifying its chain and SPIFFE identity. */
 export function upstreamTlsOptions(
   cert: WorkloadCertificate,
@@ -117,9 +138,7 @@ export function upstreamTlsOptions(
   alpn: readonly string[] = meshAlpn,
 ): ConnectionOptions {
   return {
-    cert: cert.certChainPem,
-    key: cert.keyPem,
-    ca: cert.rootPem,
+    secureContext: clientContext(cert),
     servername: sni === "" ? undefined : sni,
     ALPNProtocols: [...alpn],
     rejectUnauthorized: true,
