@@ -3,7 +3,7 @@
  * controllers, service networking (proxy + DNS) and this node, on a real network. For tests
  * and benchmarks of the node; the daemon wires the same parts in src/cmd/devcluster.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Logger, silentLogger } from "../../base/index.js";
@@ -12,6 +12,7 @@ import type { ApiClient } from "../api/types.js";
 import { LocalApi } from "../apiserver/index.js";
 import { ApiHttpServer } from "../apiserver/http/index.js";
 import { createClusterPki, wireAuth } from "../auth/index.js";
+import { mergeIntoKubeconfig } from "../cluster/kubeconfig.js";
 import { startControllers } from "../controllers/index.js";
 import {
   allocateCluster,
@@ -124,30 +125,13 @@ export async function startHarnessCluster(opts: {
       const { port } = await http.listen();
       cleanups.push(() => http.close());
       kubeconfig = join(stateDir, "kubeconfig");
-      writeFileSync(
-        kubeconfig,
-        [
-          "apiVersion: v1",
-          "kind: Config",
-          "clusters:",
-          `- name: ${opts.name}`,
-          "  cluster:",
-          `    server: https://${network.gateway}:${port}`,
-          `    certificate-authority-data: ${Buffer.from(pki.caCertPem).toString("base64")}`,
-          "users:",
-          "- name: admin",
-          "  user:",
-          `    token: ${pki.adminToken}`,
-          "contexts:",
-          `- name: ${opts.name}`,
-          "  context:",
-          `    cluster: ${opts.name}`,
-          "    user: admin",
-          `current-context: ${opts.name}`,
-          "",
-        ].join("\n"),
-        { mode: 0o600 },
-      );
+      // A new file in a fresh folder: it holds this cluster's context alone.
+      mergeIntoKubeconfig(kubeconfig, {
+        name: opts.name,
+        server: `https://${network.gateway}:${port}`,
+        caPem: pki.caCertPem,
+        token: pki.adminToken,
+      });
     }
     return { name: opts.name, home: opts.home, client, api, network, node, kubeconfig, close };
   } catch (err) {

@@ -4,13 +4,14 @@
  * Used by test/apiserver-*.test.ts. Not for production wiring (the daemon composes these itself,
  * with the same wireAuth).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Logger, silentLogger } from "../../../base/index.js";
 import type { Authorizer, PodStreams, VirtualResource } from "../../api/plugins.js";
 import { type KubeObject, Resources, isApiError } from "../../api/types.js";
 import { createClusterPki, type ServiceAccountTokens, wireAuth } from "../../auth/index.js";
+import { mergeIntoKubeconfig } from "../../cluster/kubeconfig.js";
 import { startControllers } from "../../controllers/index.js";
 import { LocalApi } from "../index.js";
 import { ApiHttpServer } from "./server.js";
@@ -105,28 +106,7 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
     dir,
     async writeKubeconfig(token = pki.adminToken, name = `kubeconfig-${n++}`) {
       const path = join(dir, name);
-      const ca = Buffer.from(pki.caCertPem).toString("base64");
-      const text = [
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters:",
-        "- name: test",
-        "  cluster:",
-        `    server: ${url}`,
-        `    certificate-authority-data: ${ca}`,
-        "users:",
-        "- name: test",
-        "  user:",
-        `    token: ${token}`,
-        "contexts:",
-        "- name: test",
-        "  context:",
-        "    cluster: test",
-        "    user: test",
-        "current-context: test",
-        "",
-      ].join("\n");
-      await writeFile(path, text, { mode: 0o600 });
+      mergeIntoKubeconfig(path, { name: "test", server: url, caPem: pki.caCertPem, token });
       return path;
     },
     async serviceAccountToken(namespace, name) {
