@@ -6,7 +6,7 @@ import { internalUser } from "../apiserver/index.js";
 import { adminUser } from "./authenticator.js";
 import { combineAdmission, RbacEscalationAdmission, ruleCovers, uncoveredRules } from "./escalation.js";
 import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer } from "./rbac.js";
-import { obj, testApi } from "./test-support.js";
+import { createRbacObjects, obj, testApi } from "./test-support.js";
 import { serviceAccountUser } from "./tokens.js";
 
 const rbac = "rbac.authorization.k8s.io/v1";
@@ -60,16 +60,7 @@ test("a user may bind or write only the permissions they hold, unless allowed to
     role("sample", "pod-reader", [{ apiGroups: [""], resources: ["pods"], verbs: ["get"] }]),
     role("sample", "secret-reader", [{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }]),
   ];
-  for (const o of objects) {
-    const ref = {
-      Role: Resources.roles,
-      RoleBinding: Resources.rolebindings,
-      ClusterRole: Resources.clusterroles,
-      ClusterRoleBinding: Resources.clusterrolebindings,
-    }[o.kind];
-    assert.ok(ref);
-    await client.create(ref, o);
-  }
+  await createRbacObjects(client, objects);
   const writer = api.client(serviceAccountUser("sample", "writer", "uid-w"));
 
   await writer.create(Resources.rolebindings, roleBinding("sample", "ok", "Role", "pod-reader", "other"));

@@ -4,7 +4,7 @@ import type { RequestAttributes } from "../api/plugins.js";
 import { type ApiClient, type KubeObject, Resources, type UserInfo } from "../api/types.js";
 import { adminUser } from "./authenticator.js";
 import { bootstrapRbacObjects, liveRbacSource, RbacAuthorizer, watchedRbacSource } from "./rbac.js";
-import { obj, testApi } from "./test-support.js";
+import { createRbacObjects, obj, testApi } from "./test-support.js";
 import { serviceAccountUser } from "./tokens.js";
 
 const rbac = "rbac.authorization.k8s.io/v1";
@@ -78,16 +78,7 @@ async function cluster(t: TestContext): Promise<{ authorizer: RbacAuthorizer; cl
     ),
     binding("RoleBinding", "sample", "dangling", ["Role", "nope"], [{ kind: "User", name: "carol" }]),
   ];
-  for (const o of objects) {
-    const ref = {
-      Role: Resources.roles,
-      RoleBinding: Resources.rolebindings,
-      ClusterRole: Resources.clusterroles,
-      ClusterRoleBinding: Resources.clusterrolebindings,
-    }[o.kind];
-    assert.ok(ref, o.kind);
-    await client.create(ref, o);
-  }
+  await createRbacObjects(client, objects);
   return { authorizer: new RbacAuthorizer({ source: liveRbacSource(client) }), client };
 }
 

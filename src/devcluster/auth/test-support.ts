@@ -4,7 +4,7 @@
  */
 import { silentLogger } from "../../base/index.js";
 import type { Admission, VirtualResource } from "../api/plugins.js";
-import { type KubeObject, Resources } from "../api/types.js";
+import { type ApiClient, type KubeObject, type ResourceRef, Resources } from "../api/types.js";
 import { LocalApi, type LocalApiClient } from "../apiserver/index.js";
 
 /** Starts an in-memory LocalApi with `namespaces` created; closed in `t.after`. */
@@ -26,6 +26,22 @@ export async function testApi(
     await client.create(Resources.namespaces, obj("v1", "Namespace", undefined, name));
   }
   return { api, client };
+}
+
+const rbacResources: Record<string, ResourceRef> = {
+  Role: Resources.roles,
+  RoleBinding: Resources.rolebindings,
+  ClusterRole: Resources.clusterroles,
+  ClusterRoleBinding: Resources.clusterrolebindings,
+};
+
+/** Creates Roles, RoleBindings, ClusterRoles and ClusterRoleBindings in order; any other kind is a test bug. */
+export async function createRbacObjects(client: ApiClient, objects: readonly KubeObject[]): Promise<void> {
+  for (const o of objects) {
+    const ref = rbacResources[o.kind ?? ""];
+    if (!ref) throw new Error(`createRbacObjects: ${o.kind} ${o.metadata.name} is not an RBAC kind`);
+    await client.create(ref, o);
+  }
 }
 
 /** An object skeleton; `rest` may replace metadata wholesale. */
