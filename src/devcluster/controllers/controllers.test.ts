@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { type TestContext, test } from "node:test";
 import { silentLogger } from "../../base/index.js";
-import { type ApiClient, type KubeObject, type ResourceRef, Resources } from "../api/types.js";
+import { type ApiClient, type KubeObject, type OwnerReference, type ResourceRef, Resources } from "../api/types.js";
 import { LocalApi } from "../apiserver/index.js";
 import { ServiceAccountTokens } from "../auth/tokens.js";
 import { podTemplateHash } from "./hash.js";
@@ -533,46 +533,37 @@ test("EndpointSlice and Endpoints list the selected pods with IPs, ready as the 
   );
 });
 
+/** The owner reference to a ConfigMap (the owners in the garbage collection tests). */
+function ownerRef(o: KubeObject): OwnerReference {
+  return { apiVersion: "v1", kind: "ConfigMap", name: o.metadata.name ?? "", uid: o.metadata.uid ?? "" };
+}
+
+function createConfigMap(client: ApiClient, metadata: KubeObject["metadata"]): Promise<KubeObject> {
+  return client.create(Resources.configmaps, { apiVersion: "v1", kind: "ConfigMap", metadata });
+}
+
+function createSecret(client: ApiClient, metadata: KubeObject["metadata"]): Promise<KubeObject> {
+  return client.create(Resources.secrets, { apiVersion: "v1", kind: "Secret", metadata });
+}
+
 test("garbage collection deletes objects whose owners are gone, and keeps those with a live owner", async (t) => {
   const { client } = await setup(t);
   await createNamespace(client, "gc");
-  const owner = await client.create(Resources.configmaps, {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: "owner", namespace: "gc" },
-  });
-  const other = await client.create(Resources.configmaps, {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: "other", namespace: "gc" },
-  });
-  const ref = (o: KubeObject) => ({
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    name: o.metadata.name ?? "",
-    uid: o.metadata.uid ?? "",
-  });
-  await client.create(Resources.secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "dep", namespace: "gc", ownerReferences: [ref(owner)] },
-  });
-  await client.create(Resources.secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "two-owners", namespace: "gc", ownerReferences: [ref(owner), ref(other)] },
+  const owner = await createConfigMap(client, { name: "owner", namespace: "gc" });
+  const other = await createConfigMap(client, { name: "other", namespace: "gc" });
+  await createSecret(client, { name: "dep", namespace: "gc", ownerReferences: [ownerRef(owner)] });
+  await createSecret(client, {
+    name: "two-owners",
+    namespace: "gc",
+    ownerReferences: [ownerRef(owner), ownerRef(other)],
   });
   // Names an owner uid that never existed: an orphan from the start.
-  await client.create(Resources.secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: {
-      name: "orphan",
-      namespace: "gc",
-      ownerReferences: [
-        { apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: "00000000-0000-0000-0000-000000000000" },
-      ],
-    },
+  await createSecret(client, {
+    name: "orphan",
+    namespace: "gc",
+    ownerReferences: [
+      { apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: "00000000-0000-0000-0000-000000000000" },
+    ],
   });
   await until(client, Resources.secrets, "gc", "orphan collected", (items) =>
     items.some((o) => o.metadata.name === "orphan") ? undefined : true,
@@ -600,34 +591,12 @@ test("garbage collection deletes objects whose owners are gone, and keeps those 
 test("foreground deletion waits for dependents; orphan deletion leaves them without the reference", async (t) => {
   const { client } = await setup(t);
   await createNamespace(client, "prop");
-  const ref = (o: KubeObject) => ({
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    name: o.metadata.name ?? "",
-    uid: o.metadata.uid ?? "",
-    blockOwnerDeletion: true,
-  });
+  const ref = (o: KubeObject) => ({ ...ownerRef(o), blockOwnerDeletion: true });
   // What the API server does for propagationPolicy=Foreground/Orphan: a finalizer on the owner.
-  const fg = await client.create(Resources.configmaps, {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: "fg", namespace: "prop", finalizers: ["foregroundDeletion"] },
-  });
-  const orphaner = await client.create(Resources.configmaps, {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: "orphaner", namespace: "prop", finalizers: ["orphan"] },
-  });
-  await client.create(Resources.secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "fg-dep", namespace: "prop", ownerReferences: [ref(fg)] },
-  });
-  await client.create(Resources.secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "orphan-dep", namespace: "prop", ownerReferences: [ref(orphaner)] },
-  });
+  const fg = await createConfigMap(client, { name: "fg", namespace: "prop", finalizers: ["foregroundDeletion"] });
+  const orphaner = await createConfigMap(client, { name: "orphaner", namespace: "prop", finalizers: ["orphan"] });
+  await createSecret(client, { name: "fg-dep", namespace: "prop", ownerReferences: [ref(fg)] });
+  await createSecret(client, { name: "orphan-dep", namespace: "prop", ownerReferences: [ref(orphaner)] });
   await client.delete(Resources.configmaps, "prop", "fg");
   await client.delete(Resources.configmaps, "prop", "orphaner");
   await until(client, Resources.configmaps, "prop", "both owners gone", (items) =>
