@@ -19,7 +19,7 @@ import {
   serviceSelects,
 } from "./objects.js";
 import { WorkQueue } from "./queue.js";
-import { type ControllerContext, nsKey } from "./shared.js";
+import { type ControllerContext, deleteExactly, nsKey } from "./shared.js";
 
 export const serviceNameLabel = "kubernetes.io/service-name";
 export const managedByLabel = "endpointslice.kubernetes.io/managed-by";
@@ -355,20 +355,10 @@ export class EndpointSliceController {
   async #deleteEndpoints(namespace: string, name: string): Promise<void> {
     const cur = this.#endpoints.get(namespace, name);
     if (cur?.metadata.labels?.[skipMirrorLabel] !== "true") return;
-    try {
-      await this.#client.delete(Resources.endpoints, namespace, name, { preconditions: { uid: cur.metadata.uid } });
-    } catch (err) {
-      if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
-    }
+    await deleteExactly(this.#client, { ref: Resources.endpoints, obj: cur });
   }
 
-  async #deleteSlice(s: EndpointSliceObject): Promise<void> {
-    try {
-      await this.#client.delete(Resources.endpointslices, s.metadata.namespace, s.metadata.name ?? "", {
-        preconditions: { uid: s.metadata.uid },
-      });
-    } catch (err) {
-      if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
-    }
+  #deleteSlice(s: EndpointSliceObject): Promise<void> {
+    return deleteExactly(this.#client, { ref: Resources.endpointslices, obj: s });
   }
 }

@@ -11,7 +11,7 @@ import { type ApiClient, isApiError, type KubeObject, type OwnerReference, Resou
 import { builtinResources, type Discovery, type ServedResource, uniqueListable } from "./discovery.js";
 import type { Informer } from "./informer.js";
 import { WorkQueue } from "./queue.js";
-import type { ControllerContext, SharedInformers } from "./shared.js";
+import { type ControllerContext, deleteExactly, type SharedInformers } from "./shared.js";
 
 export const foregroundFinalizer = "foregroundDeletion";
 export const orphanFinalizer = "orphan";
@@ -223,14 +223,7 @@ export class GarbageCollector {
     const name = obj.metadata.name ?? "";
     if (present === 0) {
       this.#log.debug("deleting object whose owners are gone", { resource: res.resource, namespace: ns, name });
-      try {
-        await this.#client.delete(res, ns, name, {
-          propagationPolicy: "Background",
-          preconditions: { uid: obj.metadata.uid },
-        });
-      } catch (err) {
-        if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
-      }
+      await deleteExactly(this.#client, { ref: res, obj, propagationPolicy: "Background" });
       return;
     }
     const keep = refs.filter((r) => !absent.some((a) => a.uid === r.uid));
@@ -272,15 +265,10 @@ export class GarbageCollector {
     for (const d of deps) {
       if (d.obj.metadata.deletionTimestamp) continue;
       try {
-        await this.#client.delete(d.res, d.obj.metadata.namespace, d.obj.metadata.name ?? "", {
-          propagationPolicy: "Foreground",
-          preconditions: { uid: d.obj.metadata.uid },
-        });
+        await deleteExactly(this.#client, { ref: d.res, obj: d.obj, propagationPolicy: "Foreground" });
       } catch (err) {
-        if (!isApiError(err, 404) && !isApiError(err, 409)) {
-          this.#log.warn("could not delete dependent", { dependent: d.obj.metadata.name, error: errorMessage(err) });
-          throw err;
-        }
+        this.#log.warn("could not delete dependent", { dependent: d.obj.metadata.name, error: errorMessage(err) });
+        throw err;
       }
     }
     const blocking = deps.filter((d) =>

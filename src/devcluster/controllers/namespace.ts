@@ -11,7 +11,7 @@ import { type Discovery, uniqueListable } from "./discovery.js";
 import type { Informer } from "./informer.js";
 import type { Namespace } from "./objects.js";
 import { WorkQueue } from "./queue.js";
-import type { ControllerContext } from "./shared.js";
+import { type ControllerContext, deleteExactly } from "./shared.js";
 
 export const namespaceFinalizer = "kubernetes";
 
@@ -98,12 +98,8 @@ export class NamespaceController {
             .filter((o) => !o.metadata.deletionTimestamp)
             .map(async (o) => {
               try {
-                await this.#client.delete(r, namespace, o.metadata.name ?? "", {
-                  propagationPolicy: "Background",
-                  preconditions: { uid: o.metadata.uid },
-                });
+                await deleteExactly(this.#client, { ref: r, obj: o, propagationPolicy: "Background" });
               } catch (err) {
-                if (isApiError(err, 404) || isApiError(err, 409)) return;
                 errors.push(`deleting ${label} ${o.metadata.name}: ${errorMessage(err)}`);
               }
             }),

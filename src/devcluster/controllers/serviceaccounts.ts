@@ -11,7 +11,7 @@ import { splitKey } from "./informer.js";
 import type { Informer } from "./informer.js";
 import { type ConfigMap, clone, type Namespace, type Secret } from "./objects.js";
 import { WorkQueue } from "./queue.js";
-import { type ControllerContext, nsKey } from "./shared.js";
+import { type ControllerContext, deleteExactly, nsKey } from "./shared.js";
 
 export const rootCaConfigMapName = "kube-root-ca.crt";
 export const defaultServiceAccountName = "default";
@@ -190,13 +190,7 @@ export class ServiceAccountsController {
     }
   }
 
-  async #deleteSecret(secret: Secret): Promise<void> {
-    try {
-      await this.#client.delete(Resources.secrets, secret.metadata.namespace, secret.metadata.name ?? "", {
-        preconditions: { uid: secret.metadata.uid },
-      });
-    } catch (err) {
-      if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
-    }
+  #deleteSecret(secret: Secret): Promise<void> {
+    return deleteExactly(this.#client, { ref: Resources.secrets, obj: secret });
   }
 }

@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "../../base/index.js";
-import type { ApiClient, KubeObject, ResourceRef } from "../api/types.js";
+import { type ApiClient, type DeleteOptions, isApiError, type KubeObject, type ResourceRef } from "../api/types.js";
 import type { EventRecorder } from "./events.js";
 import { Informer } from "./informer.js";
 
@@ -92,4 +92,24 @@ export interface ControllerContext {
 /** The namespace/name key of a namespaced object. */
 export function nsKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
+}
+
+/**
+ * Deletes exactly `obj` of resource `ref` (a uid precondition spares a namesake created since).
+ * Resolves when it is deleted, already gone (404) or replaced (409): nothing is left to delete in
+ * each case. Other failures throw.
+ */
+export async function deleteExactly(
+  client: ApiClient,
+  target: { ref: ResourceRef; obj: KubeObject; propagationPolicy?: DeleteOptions["propagationPolicy"] },
+): Promise<void> {
+  const { ref, obj, propagationPolicy } = target;
+  try {
+    await client.delete(ref, obj.metadata.namespace, obj.metadata.name ?? "", {
+      ...(propagationPolicy ? { propagationPolicy } : {}),
+      preconditions: { uid: obj.metadata.uid },
+    });
+  } catch (err) {
+    if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
+  }
 }
