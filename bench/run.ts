@@ -116,7 +116,7 @@ const sections: Record<string, () => Promise<Omit<Section, "date" | "machine">>>
       anchor:
         "Istio (istio.io Performance and Scalability, 1.8–1.20): one istiod serves 1,000 services and 2,000 sidecars with 1 vCPU and 1.5 GB. The EDS delay includes the 100 ms debounce (PILOT_DEBOUNCE_AFTER), its floor.",
       notes:
-        "1,000 services × 10 endpoints in each of two Kubernetes clusters; clients are Isthmus xDS clients in a child process.",
+        "1,000 services × 10 endpoints in each of two Kubernetes clusters; clients are Isthmus xDS clients in one child process (HTTP/2 windows of 256 MiB, Envoy's default), which on 2 cores bounds the sync times: initialSyncServerCpuMs is the control plane's own share.",
     };
   },
   async eds() {
