@@ -2,13 +2,14 @@
 // TLS with SPIFFE checks, a server sidecar's inbound listener, and the app behind it.
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { before, describe, it } from "node:test";
 import type { InboundPort, ProxyConfig } from "./config/types.js";
 import { createLogger } from "../base/index.js";
 import { startAdminServers } from "./admin/admin.js";
 import {
   type After,
+  clusterName,
   createRootCa,
   istioRetry,
   endpoint as ep,
@@ -27,6 +28,15 @@ import type { WorkloadCertificate } from "./tls/identity.js";
 
 const clientConfig = (endpoints: ReturnType<typeof ep>[], allowed: string[] = [helloId]): ProxyConfig =>
   meshConfig({ endpoints, allowed });
+
+/** Resolves once `ok()` holds; fails after 10 s with what it waited for. */
+async function waitUntil(ok: () => boolean): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error(`gave up waiting for ${ok.toString()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe("sidecar data path", () => {
   let sleepCert: WorkloadCertificate;
@@ -226,6 +236,41 @@ describe("sidecar data path", () => {
         client.rt.metrics.render(),
       );
     assert.ok(Number(retries?.[1]) >= 1, "the refused endpoint was retried elsewhere");
+  });
+
+  it("forgets a request whose client left while an attempt waited, so least request still picks that host", async (t) => {
+    const server = await serverSide(t);
+    // Accepts TCP and never answers the TLS handshake: the attempt waits out the connect timeout.
+    const stalled: net.Socket[] = [];
+    const tarpit = net.createServer((s) => stalled.push(s));
+    await new Promise<void>((r) => tarpit.listen(0, "127.0.0.1", r));
+    t.after(() => {
+      for (const s of stalled) s.destroy();
+      tarpit.close();
+    });
+    const base = clientConfig([ep((tarpit.address() as AddressInfo).port, "cluster1"), ep(server.port, "cluster2")]);
+    const cluster = base.clusters.get(clusterName);
+    assert.ok(cluster);
+    const fast = { ...cluster, connectTimeoutMs: 300 };
+    const client = await clientSide(t, { ...base, clusters: new Map([[clusterName, fast]]) });
+    // Least request with ties in turn: the first request goes to the tarpit, and its client gives up.
+    const req = http.get({
+      host: "127.0.0.1",
+      port: client.port,
+      path: "/hello",
+      headers: { host: "helloworld.sample" },
+    });
+    req.on("error", () => {});
+    await waitUntil(() => stalled.length > 0);
+    req.destroy();
+    // The connect timeout ends the attempt; a client that left gets no retry (Envoy resets the
+    // upstream on a downstream disconnect), and nothing stays counted in flight.
+    const good = ep(server.port, "cluster2");
+    const trap = ep((tarpit.address() as AddressInfo).port, "cluster1");
+    await waitUntil(() => client.rt.balancer(fast).active(trap) === 0);
+    assert.equal(client.rt.balancer(fast).active(good), 0);
+    assert.equal(server.seen.length, 0);
+    assert.equal((await get(client.port)).status, 200);
   });
 
   it("answers 404 for a host no route knows", async (t) => {

@@ -251,6 +251,8 @@ export async function handleOutboundHttp(
   let last: Attempt | undefined;
   let ep: Endpoint | undefined;
   for (let n = 0; n < maxAttempts; n++) {
+    // A client that went away while an attempt waited (e.g. a 10 s connect timeout) gets no retry.
+    if (res.destroyed) return;
     ep = rt.pick(cluster, endpoints, route.retry?.avoidPreviousHosts === false ? undefined : tried);
     if (ep === undefined) break;
     tried.add(endpointKey(ep));
@@ -275,6 +277,13 @@ export async function handleOutboundHttp(
         done();
         rt.metrics.inc("envoy_cluster_upstream_rq_retry", { cluster_name: cluster.name });
         continue;
+      }
+      if (res.destroyed) {
+        // The client is gone: its "close" has already fired, so nothing below would ever end
+        // this request, and least request would count it in flight forever.
+        upstream.destroy();
+        done();
+        return;
       }
       res.writeHead(status, upstream.statusMessage, forwardHeaders(upstream.headers) as http.OutgoingHttpHeaders);
       // An upstream reset mid-body can only be passed on as a reset: the status line is already sent.
