@@ -187,4 +187,37 @@ describe("Sidecar with the xDS server", () => {
     await xds.close(0);
     for (let i = 0; i < 3; i++) assert.match(await get(sleep.ports.outbound), /^200 Hello version: v1/);
   });
+
+  it("names the CA's refusal in /healthz/ready while it has no certificate", async (t) => {
+    const refusal =
+      'UNAUTHENTICATED: client claims to be in cluster "cluster9", but we only know about local cluster "cluster1"';
+    let asked = 0;
+    const sidecar = new Sidecar({
+      workload: {
+        podName: "sleep-abc",
+        namespace: "sample",
+        workloadName: "sleep",
+        clusterId: "cluster9",
+        serviceAccount: "sleep",
+        trustDomain: "cluster.local",
+      },
+      node: { id: "sidecar~127.0.0.9~sleep-abc.sample~sample.svc.cluster.local", metadata: { CLUSTER_ID: "cluster9" } },
+      discoveryAddress: "127.0.0.1:1",
+      certificates: async () => {
+        asked++;
+        throw new Error(refusal);
+      },
+      ports,
+      listenHost: "127.0.0.1",
+      log: silentLogger,
+    });
+    // start() waits for a first certificate, which never comes: the admin ports are up before that.
+    const started = sidecar.start();
+    started.catch(() => {});
+    t.after(() => sidecar.destroy());
+    await waitFor("a refused certificate request", () => asked > 0 && sidecar.ports.health > 0, { timeoutMs: 5000 });
+    const ready = await fetch(`http://127.0.0.1:${sidecar.ports.health}/healthz/ready`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /waiting for a workload certificate; the CA said: .*cluster9/);
+  });
 });

@@ -69,10 +69,17 @@ export class Sidecar {
   }
   #outboundPort = 0;
   #inboundPort = 0;
+  /** Why the last certificate request failed, until one succeeds. */
+  #certError: string | undefined;
 
   /** Whether the sidecar has a certificate and has accepted its first complete configuration. */
   readiness(): { ready: boolean; reason: string } {
-    if (this.#cert === undefined) return { ready: false, reason: "waiting for a workload certificate" };
+    if (this.#cert === undefined)
+      return {
+        ready: false,
+        // The CA's refusal (an unknown cluster ID, a rejected token) is what the user must fix: say it here too.
+        reason: `waiting for a workload certificate${this.#certError ? `; the CA said: ${this.#certError}` : ""}`,
+      };
     if (!this.#configured)
       return { ready: false, reason: `waiting for configuration from ${this.#opts.discoveryAddress}` };
     return { ready: true, reason: "" };
@@ -116,6 +123,7 @@ export class Sidecar {
     for (let attempt = 0; !this.#closed; attempt++) {
       try {
         const cert = await this.#opts.certificates();
+        this.#certError = undefined;
         this.#installCertificate(cert);
         // Renew at half the lifetime, as Istio's agent does (SECRET_GRACE_PERIOD_RATIO 0.5).
         const lifetime = cert.notAfter.getTime() - Date.now();
@@ -124,6 +132,7 @@ export class Sidecar {
         return;
       } catch (err) {
         const wait = Math.min(30_000, 500 * 2 ** attempt);
+        this.#certError = errorMessage(err);
         this.#log.warn("cannot get a workload certificate; retrying", { error: errorMessage(err), retryInMs: wait });
         await new Promise((r) => setTimeout(r, wait).unref());
       }
