@@ -215,7 +215,7 @@ describe("Sidecar with the xDS server", () => {
     const started = sidecar.start();
     started.catch(() => {});
     t.after(() => sidecar.destroy());
-    await waitFor("a refused certificate request", () => asked > 0 && sidecar.ports.health > 0, { timeoutMs: 5000 });
+    await waitFor("a refused certificate request", () => asked > 0 && (sidecar.ports.health ?? 0) > 0, { timeoutMs: 5000 });
     const ready = await fetch(`http://127.0.0.1:${sidecar.ports.health}/healthz/ready`);
     assert.equal(ready.status, 503);
     assert.match(await ready.text(), /waiting for a workload certificate; the CA said: .*cluster9/);
