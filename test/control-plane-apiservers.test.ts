@@ -205,10 +205,12 @@ describe("control plane with two clusters (in-process API servers)", () => {
   });
 
   it("reports a broken kubeconfig with the secret's name and changes nothing else", async () => {
+    // The token line's indentation depends on how the kubeconfig was written: keep it.
     const broken = c2Kubeconfig.replace(
-      / {4}token: .*/,
-      "    exec:\n      command: aws\n      apiVersion: client.authentication.k8s.io/v1",
+      /^( *)token: .*$/m,
+      "$1exec:\n$1  command: aws\n$1  apiVersion: client.authentication.k8s.io/v1",
     );
+    assert.notEqual(broken, c2Kubeconfig, "the kubeconfig has a token line to replace");
     await c1.api.client().create(Resources.secrets, remoteSecret(broken, "istio-remote-secret-cluster3", "cluster3"));
     const row = await waitFor("cluster3 reported", async () => (await clusterz()).find((r) => r.id === "cluster3"));
     assert.equal(row.secretName, "istio-system/istio-remote-secret-cluster3");
