@@ -6,3 +6,4 @@ export * from "./errors.js";
 export * from "./log.js";
 export * from "./env.js";
 export * from "./async.js";
+export * from "./version.js";

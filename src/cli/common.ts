@@ -3,18 +3,14 @@
  * @kubernetes/client-node's KubeConfig, as kubectl reads it), the CLI's version, and turning
  * failures into one-line messages with a non-zero exit code.
  */
-import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CommanderError } from "commander";
 import { RestKubeApi } from "../ca/kube-adapter.js";
-import { ConfigError, errorMessage, processEnv } from "../base/index.js";
+import { ConfigError, errorMessage, isthmusVersion, processEnv } from "../base/index.js";
 import { loadKubeConfig } from "../kube/index.js";
 
 /** This checkout's version (package.json): the CLI's version and the default image tag. */
-export function cliVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
-  return pkg.version ?? "0.0.0";
-}
+export const cliVersion = isthmusVersion;
 
 export interface KubeFlags {
   readonly kubeconfig?: string;

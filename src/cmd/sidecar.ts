@@ -4,7 +4,7 @@
  * sidecar until SIGTERM, then drains.
  */
 import { readFileSync } from "node:fs";
-import { createLogger, errorMessage, type LogLevel } from "../base/index.js";
+import { createLogger, errorMessage, isthmusVersion, type LogLevel } from "../base/index.js";
 import { requestCertificate } from "../proxy/identity/ca-client.js";
 import { Sidecar } from "../proxy/sidecar.js";
 
@@ -66,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
       INSTANCE_IPS: ip,
       CLUSTER_ID: clusterId,
       LABELS: podLabels("/etc/istio/pod/labels"),
+      // As pilot-agent reports its build: istiod's /debug/syncz and `proxy-status` VERSION read it.
+      ISTIO_VERSION: isthmusVersion(),
     };
     for (const [k, v] of Object.entries(env)) {
       if (k.startsWith("ISTIO_META_") && v !== undefined && k !== "ISTIO_META_CLUSTER_ID")

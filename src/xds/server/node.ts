@@ -27,6 +27,11 @@ function labelsOf(v: JsonValue | undefined): Record<string, string> {
   return out;
 }
 
+/** A non-empty string field of the node's metadata (e.g. ISTIO_VERSION), if it has one. */
+export function metadataString(node: Pick<Node, "metadata"> | undefined, key: string): string | undefined {
+  return str(node?.metadata?.[key]);
+}
+
 /** True when the client is gRPC's own xDS client (proxyless), not an Envoy-like sidecar. */
 export function isProxyless(node: Pick<Node, "id" | "userAgentName" | "metadata">): boolean {
   const meta: JsonObject = node.metadata ?? {};

@@ -28,7 +28,13 @@ const hwCluster = `outbound|5000||${helloworldHost}`;
 const sleepCluster = `outbound|80||${sleepHost}`;
 const sleepNode = {
   id: "sidecar~10.200.1.11~sleep-5d8b7c9f4-abcde.sample~sample.svc.cluster.local",
-  metadata: { CLUSTER_ID: "cluster1", NETWORK: "network1", MESH_ID: "mesh1", LABELS: { app: "sleep" } },
+  metadata: {
+    CLUSTER_ID: "cluster1",
+    NETWORK: "network1",
+    MESH_ID: "mesh1",
+    LABELS: { app: "sleep" },
+    ISTIO_VERSION: "0.1.0",
+  },
 };
 
 async function startServer(t: { after: (fn: () => Promise<void> | void) => void }, initial: ServiceView = guideView()) {
@@ -89,6 +95,7 @@ test("a sidecar gets CDS/LDS (wildcard) and EDS/RDS by name, and ACKs them all",
   const conn = server.connections()[0];
   assert.equal(conn?.proxyId, sleepNode.id);
   assert.equal(conn?.clusterId, "cluster1");
+  assert.equal(conn?.istioVersion, "0.1.0", "the proxy's version, for proxy-status");
   assert.equal(syncOf(server, "CDS")?.subscribed, "*");
   assert.deepEqual(syncOf(server, "EDS")?.subscribed, [hwCluster]);
   assert.equal(server.metrics.snapshot().connectedProxies, 1);

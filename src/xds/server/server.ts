@@ -31,7 +31,7 @@ import {
 import { generate, schemaOf, xdsRegistry } from "../resources/generate.js";
 import { adsServiceDefinition } from "./ads-service.js";
 import { classifyRequest } from "./classify.js";
-import { proxyFromNode } from "./node.js";
+import { metadataString, proxyFromNode } from "./node.js";
 import {
   encodeDeltaDiscoveryResponse,
   encodeDeltaResourceField,
@@ -98,6 +98,8 @@ export interface ConnectionStatus {
   readonly mode: "sotw" | "delta";
   readonly peer: string;
   readonly connectedAt: string;
+  /** The proxy's node metadata ISTIO_VERSION, when it sends one. */
+  readonly istioVersion?: string;
   readonly types: readonly TypeSyncStatus[];
 }
 
@@ -130,6 +132,7 @@ interface Connection {
   readonly mode: "sotw" | "delta";
   readonly peer: string;
   readonly connectedAt: Date;
+  readonly istioVersion: string | undefined;
   readonly watches: Map<TypeUrl, Watch>;
   /** Encoded responses waiting for a send slot, oldest first; one is written at a time. */
   readonly outbox: Buffer[];
@@ -290,6 +293,7 @@ export class XdsServer {
       mode: c.mode,
       peer: c.peer,
       connectedAt: c.connectedAt.toISOString(),
+      ...(c.istioVersion !== undefined ? { istioVersion: c.istioVersion } : {}),
       types: allTypeUrls.flatMap((t) => {
         const w = c.watches.get(t);
         if (w === undefined) return [];
@@ -430,6 +434,7 @@ export class XdsServer {
             mode,
             peer: call.getPeer(),
             connectedAt: new Date(),
+            istioVersion: metadataString(req.node, "ISTIO_VERSION"),
             watches: new Map(),
             outbox: [],
             writing: false,
