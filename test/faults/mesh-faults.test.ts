@@ -851,6 +851,14 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
       return { got, retried };
     };
     const probes = await Promise.all(guideClusters.map(async (ctx) => [ctx, await probe(ctx)] as const));
+    // The patient probes can finish at once (least request keeps them local while a request hangs
+    // on the other side); keep the cut until the steady traffic, one request at a time with a 5 s
+    // deadline, has a few answers of its own in the window on both sides.
+    await waitFor(
+      "steady traffic from both sleep pods during the cut",
+      async () => (guideClusters.every((ctx) => side(ctx).traffic.between(t0).length >= 3) ? true : undefined),
+      60_000,
+    );
     const t1 = Date.now();
     const onlyDeadlines = (errors: (string | undefined)[]) => errors.every((e) => e === undefined || /^28: /.test(e));
     for (const [ctx, { got, retried }] of probes) {
