@@ -5,6 +5,7 @@
  */
 import http2 from "node:http2";
 import type { Duplex } from "node:stream";
+import { connectionHeaders } from "./headers.js";
 
 /** The first bytes of every HTTP/2 connection (RFC 9113 §3.4); HTTP/1.1 never starts with them. */
 const prefaceStart = Buffer.from("PRI * HTTP/2.0");
@@ -60,15 +61,8 @@ export class H2Downstream<C> {
 
 const contextKey = Symbol("isthmus.h2.context");
 
-const hopByHop = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "http2-settings",
-  "host",
-]);
+// HTTP/2 carries the authority as `:authority`; `te: trailers` stays (gRPC needs it).
+const hopByHop = new Set([...connectionHeaders, "host"]);
 
 /** Request or response headers to pass on: no connection-specific ones; `te: trailers` stays (gRPC needs it). */
 export function h2ForwardHeaders(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {

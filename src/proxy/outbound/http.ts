@@ -7,19 +7,12 @@ import http from "node:http";
 import https from "node:https";
 import { endpointKey } from "../balance/balancer.js";
 import { type Endpoint, findRoute, findVirtualHost, type Route, type UpstreamCluster } from "../config/types.js";
+import { connectionHeaders } from "../headers.js";
 import { formatPeerMetadata, peerMetadataHeader } from "../peer-metadata.js";
 import type { ProxyRuntime } from "../runtime.js";
 
-const hopByHop = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-  "http2-settings",
-]);
+// HTTP/1.1 to HTTP/1.1: TE and Trailer are hop-by-hop too.
+const hopByHop = new Set([...connectionHeaders, "te", "trailer"]);
 /** Bodies up to this size are buffered so that a failed attempt can be retried. */
 const retryBufferLimit = 1 << 20;
 
