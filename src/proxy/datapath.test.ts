@@ -4,19 +4,20 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { before, describe, it } from "node:test";
-import type { InboundPort, ProxyConfig } from "./config/types.js";
 import { createLogger } from "../base/index.js";
 import { startAdminServers } from "./admin/admin.js";
+import type { InboundPort, ProxyConfig } from "./config/types.js";
 import {
   type After,
   clusterName,
   createRootCa,
-  istioRetry,
   endpoint as ep,
   get,
   helloId,
+  istioRetry,
   meshConfig,
   sleepId,
+  sleepToHelloOverMtls,
   startClientSide,
   startServerSide,
   workload,
@@ -78,19 +79,7 @@ describe("sidecar data path", () => {
     assert.equal(res.body, "Hello version: v2, instance: helloworld-v2-abc\n");
     assert.equal(server.seen[0]?.["x-forwarded-client-cert"], `By=${helloId};URI=${sleepId}`);
     assert.equal(server.seen[0]?.["x-isthmus-peer-metadata"], undefined, "peer metadata must not reach the app");
-    const labels = {
-      reporter: "destination",
-      source_principal: sleepId,
-      source_workload: "sleep",
-      source_workload_namespace: "sample",
-      source_cluster: "cluster1",
-      destination_workload: "helloworld-v2",
-      destination_workload_namespace: "sample",
-      destination_cluster: "cluster2",
-      destination_principal: helloId,
-      response_code: "200",
-      connection_security_policy: "mutual_tls",
-    };
+    const labels = sleepToHelloOverMtls;
     assert.equal(server.rt.metrics.requestCount(labels), 1);
     assert.match(
       client.rt.metrics.render(),

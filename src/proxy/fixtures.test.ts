@@ -234,3 +234,18 @@ export function get(
       .on("error", reject);
   });
 }
+
+/** The server side's istio_requests_total labels for a 200 from sleep (cluster1) to helloworld-v2 (cluster2) over mutual TLS. */
+export const sleepToHelloOverMtls = {
+  reporter: "destination",
+  source_principal: sleepId,
+  source_workload: "sleep",
+  source_workload_namespace: "sample",
+  source_cluster: "cluster1",
+  destination_workload: "helloworld-v2",
+  destination_workload_namespace: "sample",
+  destination_cluster: "cluster2",
+  destination_principal: helloId,
+  response_code: "200",
+  connection_security_policy: "mutual_tls",
+};
