@@ -113,6 +113,15 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     new Map(guideClusters.map((ctx) => [ctx, summarize(side(ctx).traffic.between(from, to))] as const));
 
   /** `${ip}:5000` of every running helloworld pod in both clusters. */
+  /** The istio-reader-service-account's token in `ctx` (the remote secret's token Secret). */
+  const readerToken = async (ctx: string): Promise<string> =>
+    Buffer.from(
+      await must(
+        sb,
+        `kubectl --context=${ctx} -n istio-system get secret istio-reader-service-account-istio-remote-secret-token -o jsonpath='{.data.token}'`,
+      ),
+      "base64",
+    ).toString();
   const helloworldAddresses = async (): Promise<string[]> => {
     const all: string[] = [];
     for (const ctx of guideClusters)
@@ -219,13 +228,7 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     it("the istio-reader-service-account can read endpoints but cannot write anything nor read Secrets", async (t) => {
       for (const ctx of guideClusters) {
         const server = await serverOf(ctx);
-        const token = Buffer.from(
-          await must(
-            sb,
-            `kubectl --context=${ctx} -n istio-system get secret istio-reader-service-account-istio-remote-secret-token -o jsonpath='{.data.token}'`,
-          ),
-          "base64",
-        ).toString();
+        const token = await readerToken(ctx);
         const call = async (method: string, path: string, body?: string) =>
           (
             await must(
@@ -1227,13 +1230,7 @@ describe("fault suite on the guide's two clusters", { skip: root ? false : "loca
     const kubeconfig = readFileSync(sb.env.KUBECONFIG ?? "", "utf8");
     for (const m of kubeconfig.matchAll(/token: (\S+)/g)) if (m[1]) secrets.push(m[1]);
     for (const ctx of guideClusters) {
-      const tok = Buffer.from(
-        await must(
-          sb,
-          `kubectl --context=${ctx} -n istio-system get secret istio-reader-service-account-istio-remote-secret-token -o jsonpath='{.data.token}'`,
-        ),
-        "base64",
-      ).toString();
+      const tok = await readerToken(ctx);
       if (tok) secrets.push(tok);
     }
     assert.ok(secrets.length >= 4, "the admin and reader tokens to look for");
